@@ -1,0 +1,79 @@
+/** Base class of every error herdless throws; `code` is stable, messages may improve. */
+export class HerdlessError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option or argument has a value herdless cannot use. Thrown where it is passed. */
+export class InvalidOptionError extends HerdlessError {
+  readonly option: string;
+  constructor(option: string, got: unknown, expected: string, message?: string) {
+    super('ERR_HERDLESS_INVALID_OPTION', message ?? `herdless: option '${option}' must be ${expected}; got ${describe(got)}`);
+    this.option = option;
+  }
+
+  static unknown(option: string, known: readonly string[]): InvalidOptionError {
+    return new InvalidOptionError(option, undefined, '', `herdless: unknown option '${option}'; known options are ${known.join(', ')}`);
+  }
+}
+
+/** A waiter gave up after `wait.timeout` with `onTimeout: 'throw'`. */
+export class WaitTimeoutError extends HerdlessError {
+  readonly key: string;
+  constructor(key: string, timeoutMs: number) {
+    super(
+      'ERR_HERDLESS_WAIT_TIMEOUT',
+      `herdless: waited ${timeoutMs} ms for another instance to compute '${key}'; ` +
+        `raise 'wait.timeout' or use wait: { onTimeout: 'compute' } to compute without the cache`,
+    );
+    this.key = key;
+  }
+}
+
+/** The codec could not encode the value the function returned (a function, a symbol, ...). Nothing was cached. */
+export class EncodeError extends HerdlessError {
+  readonly key: string;
+  constructor(key: string, cause: unknown) {
+    super(
+      'ERR_HERDLESS_ENCODE',
+      `herdless: the value computed for '${key}' cannot be stored by the codec ` +
+        `(${cause instanceof Error ? cause.message : String(cause)}); return data only ` +
+        `(no functions, symbols or class instances with behaviour) or pass a codec that can encode it`,
+      { cause },
+    );
+    this.key = key;
+  }
+}
+
+/** Redis could not be used for this call; the call was answered without the cache. Seen by 'error' listeners. */
+export class RedisUnavailableError extends HerdlessError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_HERDLESS_REDIS_UNAVAILABLE', `herdless: ${message}`, { cause });
+  }
+}
+
+/** The cache was closed; create a new one. */
+export class ClosedError extends HerdlessError {
+  constructor() {
+    super('ERR_HERDLESS_CLOSED', 'herdless: this cache was closed; create a new one with createCache()');
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return value.toString();
+  if (value !== null && typeof value === 'object') {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}

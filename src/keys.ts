@@ -1,0 +1,51 @@
+import { InvalidOptionError } from './errors';
+
+/**
+ * Names of one cache key's family. The user's key is the hash tag, so the value, the lease, the channel
+ * and the error keys of one key always live in one cluster slot, while different keys spread over slots.
+ * The namespace may not contain braces (Redis would take the first {...} as the tag), so the tag always
+ * starts at our brace; a brace inside the user's key can only end the tag early, identically for every
+ * name of the family, which still keeps them together.
+ */
+export interface KeyFamily {
+  readonly value: string;
+  readonly lease: string;
+  readonly channel: string;
+  /** Where the error that ended lease `token` is kept for that lease's waiters. */
+  failure(token: string): string;
+}
+
+export class KeyLayout {
+  private readonly prefix: string;
+
+  constructor(namespace: string) {
+    this.prefix = `${namespace}:{`;
+  }
+
+  value(key: string): string {
+    return this.prefix + key + '}:v';
+  }
+
+  family(key: string): KeyFamily {
+    const base = this.prefix + key + '}';
+    return {
+      value: base + ':v',
+      lease: base + ':lease',
+      channel: base + ':ch',
+      failure: (token) => base + ':err:' + token,
+    };
+  }
+}
+
+export function checkNamespace(namespace: unknown): string {
+  if (typeof namespace !== 'string' || namespace.length === 0 || /[{}]/.test(namespace)) {
+    throw new InvalidOptionError('namespace', namespace, "a non-empty string without '{' or '}' (braces would break the hash tag)");
+  }
+  return namespace;
+}
+
+export function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new InvalidOptionError('key', key, 'a non-empty string');
+  }
+}

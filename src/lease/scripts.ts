@@ -1,0 +1,124 @@
+import { script } from '../store/script';
+
+/*
+ * The lease protocol, one script per step. Every key a script touches arrives in KEYS and all of them carry
+ * the same hash tag ({key}), so each script touches a single cluster slot.
+ *
+ * Key family of cache key K in namespace N:
+ *   N:{K}:v          the envelope (value)
+ *   N:{K}:lease      the lease: the token of the one caller computing K, with a TTL (renewed while it runs)
+ *   N:{K}:ch         the wake-up channel, published when the lease ends
+ *   N:{K}:err:<tok>  the error that ended lease <tok>, kept briefly for waiters that missed the wake-up
+ *
+ * Fence: a value is written only by the caller whose token the lease still holds. A lease that expired,
+ * was taken over, or was voided by delete()/set() cannot write, so an older computation never replaces a
+ * newer value or an invalidation.
+ */
+
+/**
+ * Re-check the value, then take the lease if nobody holds it. Used for the first miss and for every
+ * re-check of a waiter (KEYS[3] is then the error key of the lease it waits on).
+ * KEYS: value, lease, error   ARGV: token, lease ttl ms
+ * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl}
+ */
+export const acquire = script(
+  'acquire',
+  `
+local value = redis.call('GET', KEYS[1])
+if value then return {'v', value} end
+local failure = redis.call('GET', KEYS[3])
+if failure then return {'e', failure} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'l'} end
+return {'w', redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
+`,
+);
+
+/**
+ * Extend the lease while its holder still computes.
+ * KEYS: lease   ARGV: token, lease ttl ms   Reply: 1 renewed, 0 lost
+ */
+export const renew = script(
+  'renew',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`,
+);
+
+/**
+ * Fenced write-and-release: store the envelope and end the lease, only if the lease is still ours.
+ * KEYS: value, lease, channel   ARGV: token, envelope, ttl ms   Reply: 1 written, 0 fenced
+ */
+export const commit = script(
+  'commit',
+  `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[3], ARGV[1])
+return 1
+`,
+);
+
+/**
+ * The factory failed: end the lease at once and leave the error where this lease's waiters look for it.
+ * New callers never read it (they start fresh), because its key names the failed token.
+ * KEYS: lease, error, channel   ARGV: token, error payload, error ttl ms   Reply: 1 | 0 (lease was not ours)
+ */
+export const fail = script(
+  'fail',
+  `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[1])
+return 1
+`,
+);
+
+/**
+ * Give a lease back without a value (its holder answered without the cache); a waiter then takes over.
+ * KEYS: lease, channel   ARGV: token   Reply: 1 | 0
+ */
+export const release = script(
+  'release',
+  `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', KEYS[2], ARGV[1])
+return 1
+`,
+);
+
+/**
+ * A direct write: store the envelope and void any lease in flight, whose older result must not replace it.
+ * KEYS: value, lease, channel   ARGV: envelope, ttl ms
+ */
+export const overwrite = script(
+  'overwrite',
+  `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[3], '')
+return 1
+`,
+);
+
+/**
+ * Invalidate: drop the value and void any lease in flight (it computed from data older than this delete);
+ * waiters wake and one of them computes afresh.
+ * KEYS: value, lease, channel   Reply: 1 if a value was removed, else 0
+ */
+export const invalidate = script(
+  'invalidate',
+  `
+local removed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[3], '')
+return removed
+`,
+);
+
+export const ALL_SCRIPTS = [acquire, renew, commit, fail, release, overwrite, invalidate];

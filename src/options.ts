@@ -1,0 +1,100 @@
+import type { RedisClientOptions } from 'redis';
+import type { Codec } from './codec/codec';
+import { v8Codec } from './codec/v8';
+import { toMs, type Duration } from './duration';
+import { InvalidOptionError } from './errors';
+import { checkNamespace } from './keys';
+import type { RedisClient } from './store/redis';
+
+export interface CacheOptions {
+  /** Connection options for a client herdless creates and closes, or a node-redis v4 client you own. */
+  redis?: RedisClientOptions | RedisClient;
+  /** Prefix of every key. Default 'herdless'. */
+  namespace?: string;
+  /** How long values live. Default '5m'. */
+  ttl?: Duration;
+  lease?: {
+    /** Lifetime of a lease; renewed every ttl/3 while the function runs. Default '10s'. */
+    ttl?: Duration;
+  };
+  wait?: {
+    /** How long a caller waits for another instance's result. Default '30s'. */
+    timeout?: Duration;
+    /** After the timeout: compute without the cache (default) or throw WaitTimeoutError. */
+    onTimeout?: 'compute' | 'throw';
+  };
+  /** How values become bytes. Default: V8 structured clone (see README). */
+  codec?: Codec;
+  /** The longest one Redis command may take before the call is answered without the cache. Default '1s'. */
+  commandTimeout?: Duration;
+}
+
+export interface CallOptions {
+  /** How long this value lives; default: the cache's ttl. */
+  ttl?: Duration;
+}
+
+export interface Settings {
+  redis: RedisClientOptions | RedisClient;
+  namespace: string;
+  ttlMs: number;
+  leaseTtlMs: number;
+  waitTimeoutMs: number;
+  onTimeout: 'compute' | 'throw';
+  codec: Codec;
+  commandTimeoutMs: number;
+}
+
+const TOP_LEVEL = ['redis', 'namespace', 'ttl', 'lease', 'wait', 'codec', 'commandTimeout'];
+
+export function settings(options: CacheOptions = {}): Settings {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object');
+  unknownKeys(options, TOP_LEVEL, '');
+  const lease = section(options.lease, 'lease', ['ttl']);
+  const wait = section(options.wait, 'wait', ['timeout', 'onTimeout']);
+  const onTimeout = wait.onTimeout ?? 'compute';
+  if (onTimeout !== 'compute' && onTimeout !== 'throw') {
+    throw new InvalidOptionError('wait.onTimeout', onTimeout, "'compute' or 'throw'");
+  }
+  const codec = options.codec ?? v8Codec;
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function' || typeof codec.name !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(codec.name)) {
+    throw new InvalidOptionError('codec', codec, 'an object with encode(value): Buffer, decode(bytes) and a name of 1-255 printable ASCII characters');
+  }
+  const redis = options.redis ?? {};
+  if (redis === null || typeof redis !== 'object') {
+    throw new InvalidOptionError('redis', redis, "node-redis client options such as { url: 'redis://host:6379' }, or a node-redis v4 client");
+  }
+  return {
+    redis,
+    namespace: checkNamespace(options.namespace ?? 'herdless'),
+    ttlMs: toMs(options.ttl ?? '5m', 'ttl'),
+    leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),
+    waitTimeoutMs: toMs(wait.timeout ?? '30s', 'wait.timeout', { allowZero: true }),
+    onTimeout,
+    codec,
+    commandTimeoutMs: toMs(options.commandTimeout ?? '1s', 'commandTimeout'),
+  };
+}
+
+/** The TTL of one call; validated on every call because it is where the mistake is made. */
+export function callTtl(options: CallOptions | undefined, fallback: number): number {
+  if (options === undefined) return fallback;
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object such as { ttl: "1m" }');
+  unknownKeys(options, ['ttl'], '');
+  return options.ttl === undefined ? fallback : toMs(options.ttl, 'ttl');
+}
+
+function section<T extends object>(value: T | undefined, name: string, known: string[]): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw new InvalidOptionError(name, value, `an object with ${known.join(', ')}`);
+  unknownKeys(value, known, `${name}.`);
+  return value;
+}
+
+function unknownKeys(value: object, known: string[], prefix: string): void {
+  for (const name of Object.keys(value)) {
+    if (!known.includes(name)) {
+      throw InvalidOptionError.unknown(prefix + name, known.map((k) => prefix + k));
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { commandOptions, createClient, type RedisClientOptions, type RedisClientType } from 'redis';
+import { ClosedError, RedisUnavailableError } from '../errors';
+import { withDeadline } from './deadline';
+import type { Script } from './script';
+
+// Any node-redis v4 client, whatever modules or scripts its owner configured.
+export type RedisClient = RedisClientType<any, any, any>;
+export type ScriptReply = null | number | Buffer | ScriptReply[];
+export type ScriptArg = string | Buffer;
+
+export interface StoreOptions {
+  /** The longest one command may take before the caller answers without the cache. */
+  timeoutMs: number;
+  /** Loaded with SCRIPT LOAD whenever a connection becomes ready. */
+  scripts: readonly Script[];
+  onError(error: unknown): void;
+}
+
+const BUFFERS = commandOptions({ returnBuffers: true });
+
+/**
+ * The one place that talks to Redis. Invariants:
+ * - a caller never waits longer than `timeoutMs` for a reply, and never sits in a reconnecting client's
+ *   offline queue: once the connection has been up, a down connection fails the call at once;
+ * - only the first connection attempt is waited for (bounded), so the first call needs no explicit connect;
+ * - scripts are loaded on every 'ready', and a NOSCRIPT (after SCRIPT FLUSH, a restart, a failover) is
+ *   answered by resending the script with EVAL, which also caches it again.
+ */
+export class RedisStore {
+  readonly client: RedisClient;
+  private readonly owned: boolean;
+  // Set once the connection has been up, or the first connection attempt ran out of time: from then
+  // on a down connection fails calls at once instead of making each one wait.
+  private failFast: boolean;
+  private loading: Promise<void> | undefined;
+  private firstReady: Promise<void> | undefined;
+  private subscriber: RedisClient | undefined;
+  private closed = false;
+
+  constructor(redis: RedisClient | RedisClientOptions, private readonly options: StoreOptions) {
+    if (isClient(redis)) {
+      this.client = redis;
+      this.owned = false;
+    } else {
+      this.client = createClient({ ...redis, disableOfflineQueue: true }) as RedisClient;
+      this.owned = true;
+      this.client.on('error', options.onError);
+    }
+    this.failFast = this.client.isReady;
+    this.client.on('ready', this.onReady);
+    if (this.client.isReady) this.onReady();
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    if (!this.client.isReady) return this.whenReady().then(() => this.get(key));
+    return withDeadline(this.client.get(BUFFERS, key), this.options.timeoutMs, 'GET');
+  }
+
+  /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
+  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
+    if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));
+    const call = (this.loading ?? Promise.resolve()).then(() => this.evalSha(script, keys, args));
+    return withDeadline(call, this.options.timeoutMs, `script ${script.name}`, late);
+  }
+
+  /** A dedicated pub/sub connection, created on first use and owned by this store. */
+  async pubSub(): Promise<RedisClient> {
+    if (this.closed) throw new ClosedError();
+    if (!this.subscriber) {
+      const subscriber = this.client.duplicate({ disableOfflineQueue: false }) as RedisClient;
+      subscriber.on('error', this.options.onError);
+      this.subscriber = subscriber;
+      subscriber.connect().catch(this.options.onError);
+    }
+    return this.subscriber;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.off('ready', this.onReady);
+    const closing: Promise<unknown>[] = [];
+    if (this.subscriber) closing.push(shut(this.subscriber));
+    if (this.owned) closing.push(shut(this.client));
+    await Promise.all(closing);
+  }
+
+  private evalSha(script: Script, keys: string[], args: ScriptArg[]): Promise<ScriptReply> {
+    // node-redis types EVAL arguments as strings, but sends Buffers as they are (binary-safe).
+    const options = { keys, arguments: args as string[] };
+    return (this.client.evalSha(BUFFERS, script.sha, options) as Promise<ScriptReply>).catch((error: unknown) => {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return this.client.eval(BUFFERS, script.source, options) as Promise<ScriptReply>;
+    });
+  }
+
+  private readonly onReady = (): void => {
+    this.failFast = true;
+    const loading = Promise.all(this.options.scripts.map((s) => this.client.scriptLoad(s.source)))
+      .then(() => undefined, this.options.onError)
+      .finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+    this.loading = loading;
+  };
+
+  private whenReady(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError());
+    if (this.failFast) return Promise.reject(new RedisUnavailableError('the Redis connection is down; answering without the cache'));
+    if (!this.firstReady) {
+      this.firstReady = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
+      if (!this.client.isOpen) this.client.connect().catch(this.options.onError);
+    }
+    return withDeadline(this.firstReady, this.options.timeoutMs, 'connecting to Redis').catch((error) => {
+      this.failFast = true;
+      throw new RedisUnavailableError(`could not connect to Redis: ${error.message}`, error);
+    });
+  }
+}
+
+function isClient(value: unknown): value is RedisClient {
+  return typeof (value as RedisClient)?.sendCommand === 'function' && typeof (value as RedisClient)?.duplicate === 'function';
+}
+
+async function shut(client: RedisClient): Promise<void> {
+  try {
+    if (client.isReady) await client.quit();
+    else if (client.isOpen) await client.disconnect();
+  } catch {
+    await client.disconnect().catch(() => undefined);
+  }
+}
