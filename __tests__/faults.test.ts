@@ -1,0 +1,171 @@
+import { createClient } from 'redis';
+import { createCache, RedisUnavailableError, type Cache } from '../src';
+import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
+
+// Real faults against a real server: scripts flushed, the server stopped, frozen, or never there.
+// Every call must still be answered (uncached when Redis cannot help) and nothing may reject unhandled.
+
+let redis: EmbeddedRedis;
+let admin: ReturnType<typeof createClient>;
+const caches: Cache[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  redis = await startRedis();
+  admin = createClient({ url: redis.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+});
+
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((cache) => cache.close()));
+  expect(unhandled).toEqual([]);
+});
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled);
+  await admin.quit().catch(() => undefined);
+  await redis.stop();
+});
+
+function cache(namespace: string, options: Parameters<typeof createCache>[0] = {}) {
+  const errors: unknown[] = [];
+  const created = createCache({ redis: { url: redis.url }, namespace, commandTimeout: 300, ...options });
+  created.on('error', (error) => errors.push(error));
+  caches.push(created);
+  return { cache: created, errors };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function commandCount(command: string): Promise<number> {
+  const stats = await admin.info('commandstats');
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+}
+
+test('SCRIPT FLUSH under load loses no call and caches every key once', async () => {
+  const { cache: flushed, errors } = cache('flush');
+  const runs = new Map<string, number>();
+  let flushing = true;
+  const flusher = (async () => {
+    let flushes = 0;
+    while (flushing) {
+      await admin.scriptFlush();
+      flushes++;
+      await sleep(2);
+    }
+    return flushes;
+  })();
+  const keys = Array.from({ length: 300 }, (_, i) => `k${i % 100}`);
+  const results = [];
+  for (let i = 0; i < keys.length; i += 30) {
+    results.push(
+      ...(await Promise.all(
+        keys.slice(i, i + 30).map((key) =>
+          flushed.getOrSet(key, async () => {
+            runs.set(key, (runs.get(key) ?? 0) + 1);
+            await sleep(1);
+            return `value of ${key}`;
+          }),
+        ),
+      )),
+    );
+  }
+  flushing = false;
+  expect(await flusher).toBeGreaterThan(5);
+  expect(results).toEqual(keys.map((key) => `value of ${key}`));
+  expect([...runs.values()].every((count) => count === 1)).toBe(true);
+  expect(runs.size).toBe(100);
+  expect(errors).toEqual([]);
+});
+
+test('Redis stopped during load: calls are answered uncached within the bound, and caching resumes after restart', async () => {
+  const { cache: outage, errors } = cache('outage');
+  let runs = 0;
+  const compute = async () => {
+    runs++;
+    await sleep(20);
+    return 'fresh';
+  };
+  expect(await outage.getOrSet('k', compute)).toBe('fresh');
+  expect(await outage.getOrSet('k', compute)).toBe('fresh');
+  expect(runs).toBe(1);
+
+  let loading = true;
+  const latencies: number[] = [];
+  const answers: string[] = [];
+  const load = (async () => {
+    for (let i = 0; loading && i < 2_000; i++) {
+      const started = Date.now();
+      answers.push(await outage.getOrSet(`k${i % 3}`, compute));
+      latencies.push(Date.now() - started);
+    }
+  })();
+  await sleep(100);
+  await redis.stop();
+  const runsBeforeOutage = runs;
+  await sleep(700);
+  const runsDuringOutage = runs - runsBeforeOutage;
+  await redis.start();
+  // Wait (bounded) until the cache answers from Redis again.
+  let cachedAgain = false;
+  for (let i = 0; i < 200 && !cachedAgain; i++) {
+    await sleep(50);
+    const before = runs;
+    await outage.getOrSet('after', compute);
+    await outage.getOrSet('after', compute);
+    cachedAgain = runs - before === 1 || (runs === before && (await outage.get('after')) === 'fresh');
+  }
+  loading = false;
+  await load;
+
+  expect(cachedAgain).toBe(true);
+  expect(runsDuringOutage).toBeGreaterThan(0); // calls kept being answered, by computing
+  expect(answers.every((answer) => answer === 'fresh')).toBe(true);
+  // The fail-open bound: one command timeout (300 ms) plus the function, with a generous margin.
+  expect(Math.max(...latencies)).toBeLessThan(2_000);
+  expect(errors.some((error) => error instanceof RedisUnavailableError)).toBe(true);
+});
+
+test('a frozen server (SIGSTOP): calls time out after commandTimeout and are answered; after SIGCONT the cache is used again', async () => {
+  const { cache: frozen, errors } = cache('frozen');
+  await frozen.getOrSet('warm', () => 'up');
+  process.kill(redis.pid, 'SIGSTOP');
+  try {
+    const started = Date.now();
+    const answers = await Promise.all([frozen.getOrSet('a', () => 'computed a'), frozen.getOrSet('b', () => 'computed b'), frozen.get('warm')]);
+    expect(answers).toEqual(['computed a', 'computed b', undefined]);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  } finally {
+    process.kill(redis.pid, 'SIGCONT');
+  }
+  expect(errors.length).toBeGreaterThan(0);
+  await sleep(100);
+  let runs = 0;
+  expect(await frozen.getOrSet('after', () => ++runs)).toBe(1);
+  expect(await frozen.getOrSet('after', () => ++runs)).toBe(1);
+});
+
+test('a server that was never there: the first call connects, fails within the bound, and is answered', async () => {
+  const probe = createClient({ url: redis.url });
+  const errors: unknown[] = [];
+  const nowhere = createCache({ redis: { url: 'redis://127.0.0.1:1' }, commandTimeout: 300 });
+  nowhere.on('error', (error) => errors.push(error));
+  caches.push(nowhere);
+  const started = Date.now();
+  expect(await nowhere.getOrSet('k', () => 42)).toBe(42);
+  expect(await nowhere.getOrSet('k', () => 43)).toBe(43);
+  expect(Date.now() - started).toBeLessThan(2_000);
+  expect(errors.length).toBeGreaterThan(0);
+  await expect(nowhere.set('k', 1)).rejects.toBeInstanceOf(RedisUnavailableError);
+  void probe;
+});
+
+test('without an error listener, Redis faults neither throw nor crash', async () => {
+  const quiet = createCache({ redis: { url: 'redis://127.0.0.1:1' }, commandTimeout: 200 });
+  caches.push(quiet);
+  expect(await quiet.getOrSet('k', () => 'still answered')).toBe('still answered');
+});
+
