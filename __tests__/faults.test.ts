@@ -169,3 +169,27 @@ test('without an error listener, Redis faults neither throw nor crash', async ()
   expect(await quiet.getOrSet('k', () => 'still answered')).toBe('still answered');
 });
 
+
+test("a user's own client with node-redis' offline queue: calls do not wait in the queue while Redis is down", async () => {
+  const own = createClient({ url: redis.url }); // offline queue enabled, node-redis' default
+  own.on('error', () => undefined);
+  await own.connect();
+  const borrowed = createCache({ redis: own, namespace: 'queue', commandTimeout: 300 });
+  borrowed.on('error', () => undefined);
+  caches.push(borrowed);
+  expect(await borrowed.getOrSet('k', () => 'cached')).toBe('cached');
+  await redis.stop();
+  try {
+    await sleep(50);
+    const started = Date.now();
+    expect(await borrowed.getOrSet('k', () => 'uncached')).toBe('uncached');
+    expect(await borrowed.getOrSet('other', () => 'uncached')).toBe('uncached');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  } finally {
+    await redis.start();
+  }
+  for (let i = 0; i < 200 && !own.isReady; i++) await sleep(25);
+  expect(await borrowed.getOrSet('k', () => 'recomputed')).toBe('recomputed'); // restarted empty
+  expect(await borrowed.getOrSet('k', () => 'again')).toBe('recomputed');
+  await own.quit();
+});
