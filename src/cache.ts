@@ -6,10 +6,12 @@ import { EnvelopeFormat } from './envelope';
 import { ClosedError, EncodeError, InvalidOptionError, RedisUnavailableError, WaitTimeoutError } from './errors';
 import { KeyLayout, checkKey, type KeyFamily } from './keys';
 import { decodeFailure, encodeFailure } from './lease/failure';
-import { ALL_SCRIPTS, acquire, commit, fail, invalidate, overwrite, release, renew } from './lease/scripts';
+import { leaseScripts, type LeaseScripts } from './lease/scripts';
 import { callTtl, settings, type CacheOptions, type CallOptions, type Settings } from './options';
 import { SingleFlight } from './singleflight';
-import { RedisStore, type ScriptReply } from './store/redis';
+import { ClusterStore, isCluster } from './store/cluster';
+import { StandaloneStore } from './store/standalone';
+import type { ScriptReply, Store } from './store/store';
 
 /** Events a cache emits; each listener receives the cache key. */
 export interface CacheEvents {
@@ -49,7 +51,8 @@ export class Cache extends EventEmitter {
   private readonly settings: Settings;
   private readonly keys: KeyLayout;
   private readonly format: EnvelopeFormat;
-  private readonly store: RedisStore;
+  private readonly store: Store;
+  private readonly scripts: LeaseScripts;
   private readonly waker: Waker;
   private readonly flights = new SingleFlight<unknown>();
   private closed = false;
@@ -61,8 +64,20 @@ export class Cache extends EventEmitter {
     this.keys = new KeyLayout(this.namespace);
     this.format = new EnvelopeFormat(this.settings.codec);
     const onError = (error: unknown) => this.fault(error, undefined);
-    this.store = new RedisStore(this.settings.redis, { timeoutMs: this.settings.commandTimeoutMs, scripts: ALL_SCRIPTS, onError });
-    this.waker = new Waker(this.store, this.settings.commandTimeoutMs, onError);
+    const redis = this.settings.redis;
+    const timeoutMs = this.settings.commandTimeoutMs;
+    if (isCluster(redis) || 'cluster' in redis) {
+      this.scripts = leaseScripts('SPUBLISH');
+      const options = { timeoutMs, scripts: Object.values(this.scripts), onError };
+      const store = new ClusterStore(isCluster(redis) ? redis : redis.cluster, options);
+      this.waker = new Waker(store, timeoutMs, onError);
+      store.onSubscriptionsLost = () => this.waker.forgetAll();
+      this.store = store;
+    } else {
+      this.scripts = leaseScripts('PUBLISH');
+      this.store = new StandaloneStore(redis, { timeoutMs, scripts: Object.values(this.scripts), onError });
+      this.waker = new Waker(this.store, timeoutMs, onError);
+    }
   }
 
   /**
@@ -102,7 +117,7 @@ export class Cache extends EventEmitter {
     const ttl = callTtl(options, this.settings.ttlMs);
     const bytes = this.encode(key, value, ttl, 0);
     const family = this.keys.family(key);
-    await this.write('set', this.store.run(overwrite, [family.value, family.lease, family.channel], [bytes, String(ttl)]));
+    await this.write('set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel], [bytes, String(ttl)]));
   }
 
   /**
@@ -113,7 +128,7 @@ export class Cache extends EventEmitter {
     if (this.closed) throw new ClosedError();
     checkKey(key);
     const family = this.keys.family(key);
-    return (await this.write('delete', this.store.run(invalidate, [family.value, family.lease, family.channel], []))) === 1;
+    return (await this.write('delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel], []))) === 1;
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
@@ -169,7 +184,7 @@ export class Cache extends EventEmitter {
     }
     stopRenewing();
     try {
-      const written = await this.store.run(commit, [family.value, family.lease, family.channel], [token, bytes, String(ttl)]);
+      const written = await this.store.run(this.scripts.commit, [family.value, family.lease, family.channel], [token, bytes, String(ttl)]);
       if (written === 0) this.emit('fence', key);
     } catch (error) {
       this.fault(error, key);
@@ -216,7 +231,7 @@ export class Cache extends EventEmitter {
 
   private acquire(family: KeyFamily, token: string, holder: string): Promise<ScriptReply> {
     return this.store.run(
-      acquire,
+      this.scripts.acquire,
       [family.value, family.lease, family.failure(holder)],
       [token, String(this.settings.leaseTtlMs)],
       // The caller gave up on this reply and answered without the cache: hand back a lease it got late.
@@ -229,7 +244,7 @@ export class Cache extends EventEmitter {
   private renewWhileRunning(key: string, family: KeyFamily, token: string): () => void {
     const leaseTtl = this.settings.leaseTtlMs;
     const timer = setInterval(() => {
-      this.store.run(renew, [family.lease], [token, String(leaseTtl)]).then(
+      this.store.run(this.scripts.renew, [family.lease], [token, String(leaseTtl)]).then(
         (renewed) => {
           // Lost (expired, taken over or voided): stop renewing; the commit will be fenced.
           if (renewed === 0) clearInterval(timer);
@@ -244,14 +259,14 @@ export class Cache extends EventEmitter {
   /** Ends the lease and leaves the error for this lease's waiters in every process. */
   private async share(key: string, family: KeyFamily, token: string, error: unknown): Promise<void> {
     try {
-      await this.store.run(fail, [family.lease, family.failure(token), family.channel], [token, encodeFailure(error), String(this.settings.leaseTtlMs)]);
+      await this.store.run(this.scripts.fail, [family.lease, family.failure(token), family.channel], [token, encodeFailure(error), String(this.settings.leaseTtlMs)]);
     } catch (failure) {
       this.fault(failure, key);
     }
   }
 
   private giveBack(family: KeyFamily, token: string): void {
-    this.store.run(release, [family.lease, family.channel], [token]).catch((error) => this.fault(error, undefined));
+    this.store.run(this.scripts.release, [family.lease, family.channel], [token]).catch((error) => this.fault(error, undefined));
   }
 
   /** A value found by a script; unreadable bytes are answered by computing without the cache. */

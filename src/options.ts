@@ -1,14 +1,21 @@
-import type { RedisClientOptions } from 'redis';
+import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import type { Codec } from './codec/codec';
 import { v8Codec } from './codec/v8';
 import { toMs, type Duration } from './duration';
 import { InvalidOptionError } from './errors';
 import { checkNamespace } from './keys';
-import type { RedisClient } from './store/redis';
+import type { RedisCluster } from './store/cluster';
+import type { RedisClient } from './store/standalone';
+
+/** Where the cache keeps its data: a connection herdless opens (and closes), or a client you own. */
+export type RedisOption = RedisClientOptions | RedisClient | { cluster: RedisClusterOptions } | RedisCluster;
 
 export interface CacheOptions {
-  /** Connection options for a client herdless creates and closes, or a node-redis v4 client you own. */
-  redis?: RedisClientOptions | RedisClient;
+  /**
+   * node-redis v4 client options (`{ url }`) or `{ cluster: { rootNodes } }` for a connection herdless opens
+   * and closes; or a client from `createClient` / `createCluster` that you own.
+   */
+  redis?: RedisOption;
   /** Prefix of every key. Default 'herdless'. */
   namespace?: string;
   /** How long values live. Default '5m'. */
@@ -35,7 +42,7 @@ export interface CallOptions {
 }
 
 export interface Settings {
-  redis: RedisClientOptions | RedisClient;
+  redis: RedisOption;
   namespace: string;
   ttlMs: number;
   leaseTtlMs: number;
@@ -62,7 +69,10 @@ export function settings(options: CacheOptions = {}): Settings {
   }
   const redis = options.redis ?? {};
   if (redis === null || typeof redis !== 'object') {
-    throw new InvalidOptionError('redis', redis, "node-redis client options such as { url: 'redis://host:6379' }, or a node-redis v4 client");
+    throw new InvalidOptionError('redis', redis, "node-redis client options such as { url: 'redis://host:6379' }, { cluster: { rootNodes: [...] } }, or a node-redis v4 client or cluster");
+  }
+  if ('cluster' in redis && (redis.cluster === null || typeof redis.cluster !== 'object' || !Array.isArray((redis.cluster as RedisClusterOptions).rootNodes))) {
+    throw new InvalidOptionError('redis.cluster', redis.cluster, "node-redis cluster options with rootNodes, such as { rootNodes: [{ url: 'redis://host:7000' }] }");
   }
   return {
     redis,

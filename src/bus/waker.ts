@@ -1,5 +1,5 @@
 import { withDeadline } from '../store/deadline';
-import type { RedisStore } from '../store/redis';
+import type { Store } from '../store/store';
 
 interface Channel {
   readonly wakers: Set<() => void>;
@@ -17,7 +17,7 @@ export class Waker {
   private readonly channels = new Map<string, Channel>();
 
   constructor(
-    private readonly store: RedisStore,
+    private readonly store: Store,
     private readonly timeoutMs: number,
     private readonly onError: (error: unknown) => void,
   ) {}
@@ -31,10 +31,7 @@ export class Waker {
       joined.wakers.delete(wake);
       if (joined.wakers.size > 0 || this.channels.get(name) !== joined) return;
       this.channels.delete(name);
-      this.store
-        .pubSub()
-        .then((subscriber) => subscriber.unsubscribe(name, joined.listener))
-        .catch(this.onError);
+      this.store.unsubscribe(name, joined.listener).catch(this.onError);
     };
     try {
       await withDeadline(joined.subscribed, this.timeoutMs, 'SUBSCRIBE');
@@ -44,12 +41,17 @@ export class Waker {
     return stop;
   }
 
+  /** The subscriptions were lost (a cluster topology change): later waiters subscribe again; current ones poll. */
+  forgetAll(): void {
+    this.channels.clear();
+  }
+
   private subscribe(name: string): Channel {
     const wakers = new Set<() => void>();
     const listener = () => {
       for (const wake of wakers) wake();
     };
-    const subscribed = this.store.pubSub().then((subscriber) => subscriber.subscribe(name, listener));
+    const subscribed = this.store.subscribe(name, listener);
     const channel: Channel = { wakers, listener, subscribed };
     // A failed subscription is forgotten so the next waiter tries again.
     subscribed.catch(() => {

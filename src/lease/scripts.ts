@@ -1,4 +1,6 @@
-import { script } from '../store/script';
+import { script, type Script } from '../store/script';
+
+type Publish = 'PUBLISH' | 'SPUBLISH';
 
 /*
  * The lease protocol, one script per step. Every key a script touches arrives in KEYS and all of them carry
@@ -13,6 +15,9 @@ import { script } from '../store/script';
  * Fence: a value is written only by the caller whose token the lease still holds. A lease that expired,
  * was taken over, or was voided by delete()/set() cannot write, so an older computation never replaces a
  * newer value or an invalidation.
+ *
+ * Wake-ups go out with PUBLISH, or SPUBLISH in a cluster (the message then stays in the slot's shard). They
+ * are sent with pcall: a server without sharded pub/sub still writes, and waiters fall back to polling.
  */
 
 /**
@@ -21,7 +26,7 @@ import { script } from '../store/script';
  * KEYS: value, lease, error   ARGV: token, lease ttl ms
  * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl}
  */
-export const acquire = script(
+const acquire = script(
   'acquire',
   `
 local value = redis.call('GET', KEYS[1])
@@ -37,7 +42,7 @@ return {'w', redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
  * Extend the lease while its holder still computes.
  * KEYS: lease   ARGV: token, lease ttl ms   Reply: 1 renewed, 0 lost
  */
-export const renew = script(
+const renew = script(
   'renew',
   `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -51,13 +56,13 @@ return 0
  * Fenced write-and-release: store the envelope and end the lease, only if the lease is still ours.
  * KEYS: value, lease, channel   ARGV: token, envelope, ttl ms   Reply: 1 written, 0 fenced
  */
-export const commit = script(
+const commit = (publish: Publish) => script(
   'commit',
   `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', KEYS[3], ARGV[1])
+redis.pcall('${publish}', KEYS[3], ARGV[1])
 return 1
 `,
 );
@@ -67,13 +72,13 @@ return 1
  * New callers never read it (they start fresh), because its key names the failed token.
  * KEYS: lease, error, channel   ARGV: token, error payload, error ttl ms   Reply: 1 | 0 (lease was not ours)
  */
-export const fail = script(
+const fail = (publish: Publish) => script(
   'fail',
   `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('PUBLISH', KEYS[3], ARGV[1])
+redis.pcall('${publish}', KEYS[3], ARGV[1])
 return 1
 `,
 );
@@ -82,12 +87,12 @@ return 1
  * Give a lease back without a value (its holder answered without the cache); a waiter then takes over.
  * KEYS: lease, channel   ARGV: token   Reply: 1 | 0
  */
-export const release = script(
+const release = (publish: Publish) => script(
   'release',
   `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', KEYS[2], ARGV[1])
+redis.pcall('${publish}', KEYS[2], ARGV[1])
 return 1
 `,
 );
@@ -96,12 +101,12 @@ return 1
  * A direct write: store the envelope and void any lease in flight, whose older result must not replace it.
  * KEYS: value, lease, channel   ARGV: envelope, ttl ms
  */
-export const overwrite = script(
+const overwrite = (publish: Publish) => script(
   'overwrite',
   `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', KEYS[3], '')
+redis.pcall('${publish}', KEYS[3], '')
 return 1
 `,
 );
@@ -111,14 +116,26 @@ return 1
  * waiters wake and one of them computes afresh.
  * KEYS: value, lease, channel   Reply: 1 if a value was removed, else 0
  */
-export const invalidate = script(
+const invalidate = (publish: Publish) => script(
   'invalidate',
   `
 local removed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', KEYS[3], '')
+redis.pcall('${publish}', KEYS[3], '')
 return removed
 `,
 );
 
-export const ALL_SCRIPTS = [acquire, renew, commit, fail, release, overwrite, invalidate];
+export interface LeaseScripts {
+  acquire: Script;
+  renew: Script;
+  commit: Script;
+  fail: Script;
+  release: Script;
+  overwrite: Script;
+  invalidate: Script;
+}
+
+export function leaseScripts(publish: Publish): LeaseScripts {
+  return { acquire, renew, commit: commit(publish), fail: fail(publish), release: release(publish), overwrite: overwrite(publish), invalidate: invalidate(publish) };
+}

@@ -1,22 +1,11 @@
-import { commandOptions, createClient, type RedisClientOptions, type RedisClientType } from 'redis';
+import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { withDeadline } from './deadline';
 import type { Script } from './script';
+import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
 // Any node-redis v4 client, whatever modules or scripts its owner configured.
 export type RedisClient = RedisClientType<any, any, any>;
-export type ScriptReply = null | number | Buffer | ScriptReply[];
-export type ScriptArg = string | Buffer;
-
-export interface StoreOptions {
-  /** The longest one command may take before the caller answers without the cache. */
-  timeoutMs: number;
-  /** Loaded with SCRIPT LOAD whenever a connection becomes ready. */
-  scripts: readonly Script[];
-  onError(error: unknown): void;
-}
-
-const BUFFERS = commandOptions({ returnBuffers: true });
 
 /**
  * The one place that talks to Redis. Invariants:
@@ -26,8 +15,9 @@ const BUFFERS = commandOptions({ returnBuffers: true });
  * - scripts are loaded on every 'ready', and a NOSCRIPT (after SCRIPT FLUSH, a restart, a failover) is
  *   answered by resending the script with EVAL, which also caches it again.
  */
-export class RedisStore {
-  readonly client: RedisClient;
+export class StandaloneStore implements Store {
+  readonly publishCommand = 'PUBLISH';
+  private readonly client: RedisClient;
   private readonly owned: boolean;
   // Set once the connection has been up, or the first connection attempt ran out of time: from then
   // on a down connection fails calls at once instead of making each one wait.
@@ -59,12 +49,20 @@ export class RedisStore {
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));
-    const call = (this.loading ?? Promise.resolve()).then(() => this.evalSha(script, keys, args));
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.client, script, keys, args));
     return withDeadline(call, this.options.timeoutMs, `script ${script.name}`, late);
   }
 
+  async subscribe(channel: string, listener: Listener): Promise<void> {
+    await (await this.pubSub()).subscribe(channel, listener);
+  }
+
+  async unsubscribe(channel: string, listener: Listener): Promise<void> {
+    await this.subscriber?.unsubscribe(channel, listener);
+  }
+
   /** A dedicated pub/sub connection, created on first use and owned by this store. */
-  async pubSub(): Promise<RedisClient> {
+  private async pubSub(): Promise<RedisClient> {
     if (this.closed) throw new ClosedError();
     if (!this.subscriber) {
       const subscriber = this.client.duplicate({ disableOfflineQueue: false }) as RedisClient;
@@ -83,15 +81,6 @@ export class RedisStore {
     if (this.subscriber) closing.push(shut(this.subscriber));
     if (this.owned) closing.push(shut(this.client));
     await Promise.all(closing);
-  }
-
-  private evalSha(script: Script, keys: string[], args: ScriptArg[]): Promise<ScriptReply> {
-    // node-redis types EVAL arguments as strings, but sends Buffers as they are (binary-safe).
-    const options = { keys, arguments: args as string[] };
-    return (this.client.evalSha(BUFFERS, script.sha, options) as Promise<ScriptReply>).catch((error: unknown) => {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-      return this.client.eval(BUFFERS, script.source, options) as Promise<ScriptReply>;
-    });
   }
 
   private readonly onReady = (): void => {
@@ -118,13 +107,13 @@ export class RedisStore {
   }
 }
 
-function isClient(value: unknown): value is RedisClient {
+export function isClient(value: unknown): value is RedisClient {
   return typeof (value as RedisClient)?.sendCommand === 'function' && typeof (value as RedisClient)?.duplicate === 'function';
 }
 
-async function shut(client: RedisClient): Promise<void> {
+export async function shut(client: { isReady?: boolean; isOpen: boolean; quit(): Promise<unknown>; disconnect(): Promise<unknown> }): Promise<void> {
   try {
-    if (client.isReady) await client.quit();
+    if (client.isReady ?? client.isOpen) await client.quit();
     else if (client.isOpen) await client.disconnect();
   } catch {
     await client.disconnect().catch(() => undefined);

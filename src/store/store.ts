@@ -1,0 +1,52 @@
+import { commandOptions } from 'redis';
+import type { Script } from './script';
+
+export type ScriptReply = null | number | Buffer | ScriptReply[];
+export type ScriptArg = string | Buffer;
+export type Listener = (message: string) => void;
+
+export interface StoreOptions {
+  /** The longest one command may take before the caller answers without the cache. */
+  timeoutMs: number;
+  /** Loaded with SCRIPT LOAD whenever a connection (every master, in a cluster) becomes ready. */
+  scripts: readonly Script[];
+  onError(error: unknown): void;
+}
+
+/**
+ * What the cache needs from Redis, standalone or cluster. Every call is bounded by `timeoutMs` and never
+ * waits in a reconnecting client's offline queue; `late` receives a script reply that arrived after the
+ * caller gave up, so the caller can undo what the script did.
+ */
+export interface Store {
+  /** 'PUBLISH' standalone; 'SPUBLISH' in a cluster, so a wake-up stays inside its slot's shard. */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+  get(key: string): Promise<Buffer | null>;
+  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
+  /** Resolves once the server confirmed the subscription. */
+  subscribe(channel: string, listener: Listener): Promise<void>;
+  unsubscribe(channel: string, listener: Listener): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const BUFFERS = commandOptions({ returnBuffers: true });
+
+interface Evaluator {
+  evalSha(options: typeof BUFFERS, sha: string, eval_: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(options: typeof BUFFERS, source: string, eval_: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/**
+ * EVALSHA, and on NOSCRIPT (after SCRIPT FLUSH, a restart, a failover to a node that never saw the
+ * script) the same script again with EVAL, which also puts it back in the server's script cache.
+ */
+export function evalScript(target: unknown, script: Script, keys: string[], args: ScriptArg[], onNoScript?: () => void): Promise<ScriptReply> {
+  const redis = target as Evaluator;
+  // node-redis types EVAL arguments as strings, but sends Buffers as they are (binary-safe).
+  const options = { keys, arguments: args as string[] };
+  return (redis.evalSha(BUFFERS, script.sha, options) as Promise<ScriptReply>).catch((error: unknown) => {
+    if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+    onNoScript?.();
+    return redis.eval(BUFFERS, script.source, options) as Promise<ScriptReply>;
+  });
+}
