@@ -1,0 +1,100 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from './lib/args';
+import { cleanup } from './lib/cleanup';
+import { environment } from './lib/environment';
+import { startWorkers, stopWorkers } from './lib/fleet';
+import { benchRedis, redisVersion } from './lib/redis';
+import { runHerd, type HerdRow } from './phases/herd';
+import { runHits, type HitsRow } from './phases/hits';
+import { runMemory, type MemoryRow } from './phases/memory';
+import { runMiss, type MissRow } from './phases/miss';
+import { chart } from './report/chart';
+import { markdown } from './report/markdown';
+import type { Results } from './report/results';
+import { targets } from './report/targets';
+import { STRATEGIES, strategy } from './strategies';
+
+/*
+ * npm run bench [-- --quick]: starts its own Redis and worker processes, runs the herd, hit, miss and
+ * memory phases, and writes <run>.json, <run>.md and <run>.svg under bench/results/. Everything it
+ * starts is stopped on exit, error or interrupt (lib/cleanup.ts).
+ */
+const log = (line: string) => console.log(line);
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const args = parseArgs(argv, join(__dirname, 'results'));
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
+  const selected = args.strategies ? args.strategies.map(strategy) : STRATEGIES;
+  const { redis, admin } = await benchRedis();
+  log(`Redis on ${redis.url}; strategies: ${selected.map((s) => s.name).join(', ')}`);
+
+  let herd: HerdRow[] = [];
+  let hits: HitsRow[] = [];
+  let miss: MissRow[] = [];
+  let memory: MemoryRow | undefined;
+  if (args.phases.has('herd')) {
+    const workers = await startWorkers(args.processes);
+    herd = await runHerd(admin, workers, selected, { url: redis.url, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000 }, log);
+    await stopWorkers(workers);
+  }
+  if (args.phases.has('hits') || args.phases.has('miss')) {
+    const [worker] = await startWorkers(1);
+    if (args.phases.has('hits')) {
+      for (const concurrency of args.hitConcurrency) {
+        hits.push(...(await runHits(admin, worker, redis.url, selected, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
+      }
+    }
+    if (args.phases.has('miss')) miss = await runMiss(admin, worker, redis.url, selected, { samples: args.missSamples, probes: 5 }, log);
+    await stopWorkers([worker]);
+  }
+  if (args.phases.has('memory')) {
+    await admin.flushAll();
+    const [worker] = await startWorkers(1, ['--expose-gc']);
+    memory = await runMemory(worker, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
+    await stopWorkers([worker]);
+  }
+
+  const partial: Omit<Results, 'targets'> = {
+    mode: args.quick ? 'quick' : 'full',
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    startedAt,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    environment: environment(await redisVersion(admin), ['redis', ...selected.flatMap((s) => s.packages)]),
+    settings: { ...args, phases: [...args.phases], out: undefined },
+    strategies: selected.map((s) => ({ name: s.name, setup: s.setup })),
+    herd,
+    hits,
+    miss,
+    memory,
+  };
+  const results: Results = { ...partial, targets: targets(partial) };
+  write(args.out, results);
+}
+
+/** JSON first; the chart is then made from the JSON as written, and the table links the chart. */
+function write(dir: string, results: Results): void {
+  mkdirSync(dir, { recursive: true });
+  const base = join(dir, `${results.startedAt.replace(/:/g, '-')}-${results.mode}`);
+  writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
+  let chartLink: string | undefined;
+  if (results.herd.length) {
+    writeFileSync(`${base}.svg`, chart(JSON.parse(readFileSync(`${base}.json`, 'utf8')) as Results));
+    chartLink = relative(join(__dirname, '..'), `${base}.svg`);
+  }
+  const table = markdown(results, chartLink);
+  writeFileSync(`${base}.md`, table);
+  log('\n' + table);
+  log(`wrote ${relative(process.cwd(), base)}.{json,md${chartLink ? ',svg' : ''}}`);
+}
+
+main().then(
+  () => cleanup(),
+  async (error) => {
+    console.error(error);
+    await cleanup();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,89 @@
+import { commandCounts, commandsBetween, type AdminClient } from '../lib/redis';
+import type { Worker } from '../lib/fleet';
+import { max, percentile, round } from '../lib/stats';
+import { sleep } from '../lib/time';
+import type { Strategy } from '../strategies/strategy';
+import type { HerdResult } from '../worker/herd';
+
+export interface HerdRow {
+  strategy: string;
+  deltaMs: number;
+  processes: number;
+  callers: number;
+  calls: number;
+  factoryRuns: number;
+  failed: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** What the herd added to the factory's own time, at p99. */
+  p99OverDeltaMs: number;
+  commandsPerCall: number;
+  commands: Record<string, number>;
+  distinctValues: number;
+  equalValues: boolean;
+  errors: string[];
+}
+
+export interface HerdOptions {
+  url: string;
+  deltasMs: number[];
+  callers: number;
+  ttlMs: number;
+  callTimeoutMs: number;
+}
+
+/** P workers x C callers on one cold key, for every strategy and factory time. */
+export async function runHerd(admin: AdminClient, workers: Worker[], strategies: readonly Strategy[], options: HerdOptions, log: (line: string) => void): Promise<HerdRow[]> {
+  const rows: HerdRow[] = [];
+  for (const deltaMs of options.deltasMs) {
+    for (const strategy of strategies) {
+      await admin.flushAll();
+      const namespace = `herd-${deltaMs}-${strategy.name}`;
+      await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: { url: options.url, namespace, ttlMs: options.ttlMs } })));
+      const before = await commandCounts(admin);
+      const startAt = Date.now() + 250;
+      const results = await Promise.all(
+        workers.map((w) => w.request<HerdResult>({ type: 'herd', key: 'hot', deltaMs, callers: options.callers, startAt, callTimeoutMs: options.callTimeoutMs })),
+      );
+      // Work a call leaves behind (unsubscribing, background writes) belongs to its cost.
+      await sleep(100);
+      const commands = commandsBetween(before, await commandCounts(admin));
+      await Promise.all(workers.map((w) => w.request({ type: 'close' })));
+      const row = summarize(strategy.name, deltaMs, workers.length, options.callers, results, commands);
+      rows.push(row);
+      log(
+        `herd  ${strategy.name.padEnd(18)} delta ${String(deltaMs).padStart(4)} ms: runs ${String(row.factoryRuns).padStart(3)}, ` +
+          `failed ${row.failed}, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.commandsPerCall} cmds/call, equal ${row.equalValues ? 'yes' : 'no'}`,
+      );
+    }
+  }
+  return rows;
+}
+
+function summarize(strategy: string, deltaMs: number, processes: number, callers: number, results: HerdResult[], commands: Map<string, number>): HerdRow {
+  const latencies = results.flatMap((r) => r.latenciesMs);
+  const values = new Map<string, number>();
+  for (const r of results) for (const [print, count] of Object.entries(r.values)) values.set(print, (values.get(print) ?? 0) + count);
+  const calls = processes * callers;
+  const total = [...commands.values()].reduce((a, b) => a + b, 0);
+  const p99 = percentile(latencies, 99);
+  return {
+    strategy,
+    deltaMs,
+    processes,
+    callers,
+    calls,
+    factoryRuns: results.reduce((n, r) => n + r.factoryRuns, 0),
+    failed: results.reduce((n, r) => n + r.failed, 0),
+    p50Ms: round(percentile(latencies, 50)),
+    p99Ms: round(p99),
+    maxMs: round(max(latencies)),
+    p99OverDeltaMs: round(p99 - deltaMs),
+    commandsPerCall: round(total / calls, 2),
+    commands: Object.fromEntries([...commands].sort((a, b) => b[1] - a[1])),
+    distinctValues: values.size,
+    equalValues: values.size === 1 && results.every((r) => r.failed === 0),
+    errors: [...new Set(results.flatMap((r) => r.errors))].slice(0, 3),
+  };
+}

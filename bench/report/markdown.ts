@@ -1,0 +1,66 @@
+import { kb } from '../phases/memory';
+import type { Results } from './results';
+
+const yes = (met: boolean | undefined) => (met === undefined ? 'not run' : met ? 'met' : '**missed**');
+
+/** The run as markdown tables: what the README shows, and what a reviewer checks against the JSON. */
+export function markdown(results: Results, chartFile: string | undefined): string {
+  const env = results.environment;
+  const lines: string[] = [];
+  lines.push(`# herdless benchmark (${results.mode})`, '');
+  lines.push(`\`${results.command}\`, ${results.startedAt}, ${results.durationSeconds} s.`);
+  lines.push(
+    `Node ${env.node}, Redis ${env.redis}, ${env.cores} cores (${env.cpu}), ${env.memoryGiB} GiB, ${env.os}, load average ${env.loadAverage.join(' ')}; herdless ${env.herdless}; ` +
+      Object.entries(env.packages)
+        .map(([name, version]) => `${name} ${version}`)
+        .join(', ') +
+      '.',
+    '',
+  );
+  if (results.herd.length) {
+    const { processes, callers } = results.herd[0];
+    lines.push(`## Herd: ${processes} processes x ${callers} callers on one cold key`, '');
+    if (chartFile) lines.push(`![factory runs and p99 latency per strategy](${chartFile})`, '');
+    lines.push('| strategy | factory time | factory runs | failed | p50 ms | p99 ms | max ms | p99 - factory ms | Redis cmds/call | equal values |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const r of results.herd) {
+      lines.push(
+        `| ${r.strategy} | ${r.deltaMs} ms | ${r.factoryRuns} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.p99OverDeltaMs} | ${r.commandsPerCall} | ${r.equalValues ? 'yes' : `no (${r.distinctValues})`} |`,
+      );
+    }
+    lines.push('', 'Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller got the same value (type and content); the number is how many distinct values callers got.', '');
+  }
+  if (results.hits.length) {
+    lines.push('## Hits against raw GET of the same key on the same connection', '');
+    lines.push('| strategy | callers | hits/s | raw GET/s | ratio (worst round) | hit p50 / p99 us | GET p50 / p99 us |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results.hits) {
+      lines.push(`| ${r.strategy} | ${r.concurrency} | ${r.cacheOpsPerSec} | ${r.rawOpsPerSec} | ${r.ratio}x (${r.minRatio}x) | ${r.cacheP50Us} / ${r.cacheP99Us} | ${r.rawP50Us} / ${r.rawP99Us} |`);
+    }
+    lines.push('', 'Each caller loops on its own key (one key for 1 caller), so no in-process coalescing helps; raw and cache rounds alternate.', '');
+  }
+  if (results.miss.length) {
+    lines.push("## A leader's miss (factory of 0 ms)", '');
+    lines.push('| strategy | round trips | beyond GET + SET | commands in scripts | p50 us | p99 us | p50 vs minimum |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of results.miss) {
+      lines.push(`| ${r.strategy} | ${r.roundTrips} | ${r.extraRoundTrips} | ${r.scriptCommands} | ${r.p50Us} | ${r.p99Us} | ${r.vsMinimum}x |`);
+    }
+    lines.push('', 'Round trips are the commands the client sent, counted by MONITOR.', '');
+  }
+  if (results.memory) {
+    const m = results.memory;
+    lines.push('## Memory (herdless, process heap after GC)', '');
+    lines.push('| measure | value |', '| --- | ---: |');
+    lines.push(`| heap per in-flight key, leader | ${Math.round(m.leaderPerKey)} B |`);
+    lines.push(`| heap per in-flight key, waiter | ${Math.round(m.waiterPerKey)} B |`);
+    lines.push(`| heap left after ${m.inflight} in-flight keys settled | ${kb(m.afterInflight)} |`);
+    lines.push(`| heap left after ${m.churn} distinct keys came and went | ${kb(m.afterChurn)} |`);
+    lines.push('', `Per-key figures exclude the caller's own pending promise (${Math.round(m.controlPerKey)} B, measured alone).`, '');
+  }
+  lines.push('## Targets', '', '| target | measured | status |', '| --- | --- | --- |');
+  for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${yes(t.met)} |`);
+  lines.push('', '## How each strategy is set up', '', '| strategy | setup |', '| --- | --- |');
+  for (const s of results.strategies) lines.push(`| ${s.name} | \`${s.setup}\` |`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,27 @@
+import type { Environment } from '../lib/environment';
+import type { HerdRow } from '../phases/herd';
+import type { HitsRow } from '../phases/hits';
+import type { MemoryRow } from '../phases/memory';
+import type { MissRow } from '../phases/miss';
+
+/** Everything one run measured; the JSON file is this, and the table and chart are made from it. */
+export interface Results {
+  mode: 'quick' | 'full';
+  command: string;
+  startedAt: string;
+  durationSeconds: number;
+  environment: Environment;
+  settings: Record<string, unknown>;
+  strategies: { name: string; setup: string }[];
+  herd: HerdRow[];
+  hits: HitsRow[];
+  miss: MissRow[];
+  memory: MemoryRow | undefined;
+  targets: Target[];
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}

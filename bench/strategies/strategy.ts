@@ -1,0 +1,25 @@
+/** What one cache under test offers the benchmark; every strategy, ours or a peer's, is driven through it. */
+export interface CacheUnderTest {
+  /** The cached value of `key`, or the factory's result stored for the cache's ttl. */
+  getOrSet(key: string, factory: () => Promise<unknown>): Promise<unknown>;
+  /** A plain GET of the Redis key where `key` is stored, on the same connection the cache uses. */
+  rawGet(key: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  url: string;
+  /** Prefix for every key, so runs never see each other's data. */
+  namespace: string;
+  ttlMs: number;
+}
+
+export interface Strategy {
+  /** Short name used on the command line, in JSON and in tables. */
+  readonly name: string;
+  /** How it is configured, for the report. */
+  readonly setup: string;
+  /** npm packages whose versions the report records. */
+  readonly packages: readonly string[];
+  open(options: OpenOptions): Promise<CacheUnderTest>;
+}

@@ -1,0 +1,69 @@
+import { sleep } from './lib/time';
+import { strategy } from './strategies';
+import type { CacheUnderTest, OpenOptions } from './strategies/strategy';
+import { herd, type HerdRequest } from './worker/herd';
+import { hits, type HitsRequest } from './worker/hits';
+import { memory, type MemoryRequest } from './worker/memory';
+import { cacheMiss, miss, minimumMiss, type MissRequest } from './worker/miss';
+
+/*
+ * A benchmark worker process: answers one request at a time from the parent (bench/lib/fleet.ts) and
+ * leaves when the parent does, so it can never outlive a run.
+ */
+let cache: CacheUnderTest | undefined;
+
+type Message = { id: number; type: string } & Record<string, unknown>;
+
+const handlers: Record<string, (message: Message) => Promise<unknown>> = {
+  ready: async () => process.pid,
+  async open(message) {
+    await cache?.close();
+    const chosen = strategy(message.strategy as string);
+    cache = await chosen.open(message.options as OpenOptions);
+    // Connections, scripts and code paths are warm before anything is measured, as in a process that has
+    // served a while: a miss this cache leads, then one another instance leads while this one waits.
+    await cache.getOrSet(`warm:${process.pid}`, async () => 'warm');
+    const other = await chosen.open(message.options as OpenOptions);
+    try {
+      const led = other.getOrSet(`warm-wait:${process.pid}`, () => sleep(100).then(() => 'warm'));
+      await sleep(20);
+      await Promise.all([led, cache.getOrSet(`warm-wait:${process.pid}`, async () => 'warm')]);
+    } finally {
+      await other.close();
+    }
+    return null;
+  },
+  herd: (message) => herd(opened(), message as unknown as HerdRequest),
+  hits: (message) => hits(opened(), message as unknown as HitsRequest),
+  async miss(message) {
+    const minimum = await minimumMiss((message as unknown as MissRequest).url);
+    try {
+      return await miss(cacheMiss(opened()), minimum.miss, message as unknown as MissRequest);
+    } finally {
+      await minimum.close();
+    }
+  },
+  memory: (message) => memory(message as unknown as MemoryRequest),
+  async close() {
+    await cache?.close();
+    cache = undefined;
+    return null;
+  },
+};
+
+function opened(): CacheUnderTest {
+  if (!cache) throw new Error('no cache is open in this worker');
+  return cache;
+}
+
+process.on('message', (message: Message) => {
+  const handler = handlers[message.type];
+  const reply = handler ? handler(message) : Promise.reject(new Error(`unknown request '${message.type}'`));
+  reply.then(
+    (result) => process.send?.({ id: message.id, ok: true, result }),
+    (error) => process.send?.({ id: message.id, ok: false, error: String(error?.stack ?? error) }),
+  );
+});
+
+// The parent went away (finished, interrupted or crashed): nothing here is worth keeping.
+process.on('disconnect', () => process.exit(0));
