@@ -1,0 +1,214 @@
+/*
+ * Decorated classes shared by the decorator contract. This file and ../decorators-legacy/fixtures.ts are
+ * identical text compiled in the two TypeScript modes (a test checks they stay identical); each defines
+ * fresh classes per call so counters, data and caches never leak between tests.
+ */
+import type { Cache } from '../../src';
+import { Cached, CacheConfig, CacheEvict } from '../../decorators';
+import { Runs } from '../decorators/helpers';
+
+export interface User {
+  id: string;
+  name: string;
+}
+
+export function defineServices(cache: Cache, version: number = 1, auditCache: Cache = cache) {
+  const runs = new Runs();
+  const db = new Map<string, User>([
+    ['1', { id: '1', name: 'Ada' }],
+    ['2', { id: '2', name: 'Grace' }],
+  ]);
+
+  @CacheConfig({ cache, namespace: 'users' })
+  class UserService {
+    readonly greeting = 'hello';
+
+    @Cached()
+    async getUser(id: string): Promise<User | undefined> {
+      runs.count('getUser');
+      const user = db.get(id);
+      return user && { ...user };
+    }
+
+    @Cached('5m', (id: string) => `profile-${id}`)
+    async getProfile(id: string): Promise<string> {
+      runs.count('getProfile');
+      return `${db.get(id)?.name} (#${id})`;
+    }
+
+    @Cached({ ttl: 60_000, version })
+    async countUsers(): Promise<number> {
+      runs.count('countUsers');
+      return db.size;
+    }
+
+    @Cached('30s')
+    async search(query: { name?: string; limit?: number }, page?: number): Promise<string[]> {
+      runs.count('search');
+      return [...db.values()].filter((u) => !query.name || u.name.includes(query.name)).map((u) => `${u.id}@${page ?? 1}`);
+    }
+
+    @Cached()
+    async greet(id: string): Promise<string> {
+      runs.count('greet');
+      return `${this.greeting} ${db.get(id)?.name}`;
+    }
+
+    @Cached()
+    async explode(id: string): Promise<string> {
+      runs.count('explode');
+      throw new Error(`cannot load ${id}`);
+    }
+
+    @Cached()
+    async echo(value: unknown): Promise<string> {
+      runs.count('echo');
+      return typeof value;
+    }
+
+    // @ts-expect-error a synchronous method: cached, it returns a promise, so its type must say Promise
+    @Cached()
+    add(a: number, b: number): number {
+      runs.count('add');
+      return a + b;
+    }
+
+    @CacheEvict(['getUser', 'getProfile'], (id: string, _patch: Partial<User>) => [id])
+    async updateUser(id: string, patch: Partial<User>): Promise<void> {
+      const user = db.get(id);
+      if (!user) throw new Error(`no user ${id}`);
+      db.set(id, { ...user, ...patch });
+    }
+
+    @CacheEvict('getUser')
+    async deleteUser(id: string): Promise<void> {
+      db.delete(id);
+    }
+
+    @CacheEvict({ method: 'countUsers', args: () => [], when: 'before' })
+    async addUser(user: User): Promise<void> {
+      if (db.has(user.id)) throw new Error(`user ${user.id} exists`);
+      db.set(user.id, user);
+    }
+  }
+
+  class AdminService extends UserService {
+    @Cached({ cache: auditCache })
+    async audit(day: string): Promise<string> {
+      runs.count('audit');
+      return `audit of ${day}`;
+    }
+  }
+
+  @CacheConfig({ cache, ttl: '10m' })
+  class TenantService {
+    constructor(readonly tenant: string) {}
+
+    @Cached({ instanceKey: (self: TenantService) => self.tenant })
+    async report(month: string): Promise<string> {
+      runs.count('report');
+      return `${this.tenant} ${month}`;
+    }
+
+    @CacheEvict('report')
+    async correct(month: string): Promise<void> {
+      runs.count(`correct ${month}`);
+    }
+  }
+
+  // No cache of its own: uses the default cache, or fails naming Uncached.load.
+  class Uncached {
+    @Cached()
+    async load(id: string): Promise<string> {
+      runs.count('load');
+      return `loaded ${id}`;
+    }
+  }
+
+  return { UserService, AdminService, TenantService, Uncached, runs, db };
+}
+
+/** Each defines a class with a misplaced or malformed decorator; the contract expects a typed error from each. */
+export const misuse = {
+  getter() {
+    class Getter {
+      // @ts-expect-error a getter cannot be cached
+      @Cached()
+      get total(): Promise<number> {
+        return Promise.resolve(1);
+      }
+    }
+    return Getter;
+  },
+  field() {
+    class Field {
+      // @ts-expect-error a field cannot be cached
+      @Cached()
+      load = async () => 1;
+    }
+    return Field;
+  },
+  staticMethod() {
+    class Static {
+      // @ts-expect-error a static method cannot be cached
+      @Cached()
+      static async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return Static;
+  },
+  withoutParentheses() {
+    class Bare {
+      // @ts-expect-error @Cached must be called
+      @Cached
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return Bare;
+  },
+  badTtl() {
+    class BadTtl {
+      // @ts-expect-error 'soon' is not a duration
+      @Cached({ ttl: 'soon' })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return BadTtl;
+  },
+  unknownOption() {
+    class Unknown {
+      // @ts-expect-error ttlSeconds is not an option
+      @Cached({ ttlSeconds: 5 })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return Unknown;
+  },
+  configOnMethod() {
+    class ConfigOnMethod {
+      // @ts-expect-error @CacheConfig decorates classes
+      @CacheConfig({})
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return ConfigOnMethod;
+  },
+  evictUnknownMethod() {
+    class EvictTypo {
+      @Cached()
+      async getUser(id: string): Promise<string> {
+        return id;
+      }
+
+      // @ts-expect-error 'getUsr' is not a method of the class
+      @CacheEvict('getUsr')
+      async update(_id: string): Promise<void> {}
+    }
+    return EvictTypo;
+  },
+};

@@ -1,0 +1,137 @@
+import './polyfill';
+import { InvalidOptionError } from '../src/errors';
+import { DecoratorUsageError } from './errors';
+import { detect, looksLikeDecoratorCall, placement, type Invocation } from './mode';
+import { evictCached, targetOf } from './target';
+
+/**
+ * The arguments a mapping returns: a tuple, so they can be checked against the evicted method's parameters
+ * (never[] is how TypeScript types a literal `[]`).
+ */
+export type EvictArgs = [] | [unknown, ...unknown[]] | never[];
+
+export interface CacheEvictOptions<M extends string, A extends unknown[], T extends EvictArgs> {
+  /** The @Cached method(s) of the same instance whose entry to remove. */
+  method: M | readonly M[];
+  /** Maps this method's arguments to theirs; default: the same arguments. `this` is the instance. */
+  args?: (...args: A) => T;
+  /**
+   * 'after' (default): once this method has succeeded; nothing is evicted if it throws. 'before': before it
+   * runs, whatever the outcome (a reader may then cache the old data again while this method runs).
+   */
+  when?: 'after' | 'before';
+}
+
+type Evictable<M extends string, Args extends unknown[]> = { [K in M]: (...args: Args) => Promise<unknown> };
+// Without a mapping (T is never), the evicted method takes this method's own arguments.
+type TargetArgs<T, Own extends unknown[]> = [T] extends [never] ? Own : T extends unknown[] ? T : never;
+
+/**
+ * The type of what @CacheEvict(...) returns. The class must have every named method, taking the mapped
+ * arguments, so a typo or a stale mapping fails to compile; the mapping's parameters must fit the
+ * decorated method's leading ones. The decorated method must return a promise.
+ */
+export interface CacheEvictDecorator<M extends string, A extends unknown[], T> {
+  /** Standard (TC39) decorators. */
+  <This extends Evictable<M, TargetArgs<T, Parameters<F>>>, F extends (this: This, ...args: [...A, ...any[]]) => Promise<unknown>>(
+    value: F,
+    context: ClassMethodDecoratorContext<This, F> & { static: false },
+  ): void;
+  /** experimentalDecorators. */
+  <This extends Evictable<M, TargetArgs<T, Parameters<F>>>, F extends (...args: [...A, ...any[]]) => Promise<unknown>>(
+    target: This & { prototype?: never },
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): void;
+}
+
+/**
+ * Removes the cached entries of other methods of the same instance when this one (an update, a delete)
+ * completes, e.g. @CacheEvict('getUser', (id: string, patch: Patch) => [id]). The core's delete also
+ * voids a computation in flight, so a value read before the update is never stored after it.
+ */
+// The options form comes first: TypeScript would otherwise type a mapping inside it while trying the
+// other overload, and lose the tuple type of what it returns.
+export function CacheEvict<M extends string, A extends unknown[] = any[], T extends EvictArgs = never>(options: CacheEvictOptions<M, A, T>): CacheEvictDecorator<M, A, T>;
+export function CacheEvict<M extends string, A extends unknown[] = any[], T extends EvictArgs = never>(
+  method: M | readonly M[],
+  args?: (...args: A) => T,
+): CacheEvictDecorator<M, A, T>;
+export function CacheEvict(...factoryArgs: unknown[]): CacheEvictDecorator<string, any[], never> {
+  if (looksLikeDecoratorCall(factoryArgs)) throw new DecoratorUsageError("@CacheEvict must be called with the method(s) to evict: @CacheEvict('getUser')");
+  const plan = parse(factoryArgs);
+  return function cacheEvictDecorator(...args: unknown[]): unknown {
+    const invocation = detect(args);
+    if (invocation.mode === 'standard') {
+      const { value, context } = invocation;
+      if (context.kind !== 'method' || context.static || typeof value !== 'function') throw misplaced(invocation);
+      return evicting(value as Method, String(context.name), plan);
+    }
+    if (invocation.mode === 'legacy-member') {
+      const { target, key, descriptor } = invocation;
+      if (typeof target === 'function' || !descriptor || typeof descriptor.value !== 'function') throw misplaced(invocation);
+      return { ...descriptor, value: evicting(descriptor.value as Method, String(key), plan) };
+    }
+    throw misplaced(invocation);
+  } as CacheEvictDecorator<string, any[], never>;
+}
+
+interface Plan {
+  methods: readonly string[];
+  args?: (this: unknown, ...args: unknown[]) => unknown;
+  when: 'after' | 'before';
+}
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+
+function parse(args: unknown[]): Plan {
+  const [first, second] = args;
+  const options = (typeof first === 'string' || Array.isArray(first) ? { method: first, args: second } : first) as CacheEvictOptions<string, unknown[], EvictArgs>;
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('method', first, "the name of a @Cached method, a list of names, or { method, args, when }");
+  }
+  if (args.length > 1 && !(typeof first === 'string' || Array.isArray(first))) {
+    throw new InvalidOptionError('arguments', args, "@CacheEvict(method, args?) or @CacheEvict({ method, args, when })");
+  }
+  for (const name of Object.keys(options)) {
+    if (!['method', 'args', 'when'].includes(name)) throw InvalidOptionError.unknown(name, ['method', 'args', 'when']);
+  }
+  const methods = typeof options.method === 'string' ? [options.method] : options.method;
+  if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === 'string' && m !== '')) {
+    throw new InvalidOptionError('method', options.method, 'the name of a @Cached method of the same class, or a non-empty list of names');
+  }
+  if (options.args !== undefined && typeof options.args !== 'function') {
+    throw new InvalidOptionError('args', options.args, 'a function mapping this method\'s arguments to the evicted method\'s, e.g. (id, patch) => [id]');
+  }
+  const when = options.when ?? 'after';
+  if (when !== 'after' && when !== 'before') throw new InvalidOptionError('when', when, "'after' or 'before'");
+  return { methods: [...methods], args: options.args as Plan['args'], when };
+}
+
+function evicting(method: Method, name: string, plan: Plan): Method {
+  const evict = async (self: unknown, args: unknown[]): Promise<void> => {
+    const mapped = plan.args ? plan.args.apply(self, args) : args;
+    const label = `${(self as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? '(no instance)'}.${name}`;
+    if (!Array.isArray(mapped)) {
+      throw new InvalidOptionError('args', mapped, 'an array', `herdless: the @CacheEvict args mapping of ${label} returned ${String(mapped)}; it must return the evicted method's arguments as an array, e.g. [id]`);
+    }
+    const targets = plan.methods.map((evicted) => {
+      const target = targetOf((self as Record<string, unknown> | undefined)?.[evicted]);
+      if (!target) throw new DecoratorUsageError(`@CacheEvict on ${label} names '${evicted}', which is not a @Cached method of this instance`);
+      return target;
+    });
+    await Promise.all(targets.map((target) => evictCached(target, self, mapped)));
+  };
+  const replacement = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    if (plan.when === 'before') await evict(this, args);
+    const result = await method.apply(this, args);
+    if (plan.when === 'after') await evict(this, args);
+    return result;
+  };
+  Object.defineProperty(replacement, 'name', { value: method.name });
+  return replacement;
+}
+
+function misplaced(invocation: Invocation): DecoratorUsageError {
+  return new DecoratorUsageError(`@CacheEvict cannot decorate ${placement(invocation)}: put it on an async instance method (an update or a delete)`);
+}

@@ -1,0 +1,123 @@
+import './polyfill';
+import type { Duration } from '../src/duration';
+import { InvalidOptionError } from '../src/errors';
+import { DecoratorUsageError } from './errors';
+import { MethodTarget } from './method-target';
+import { recordLegacy, recordStandard } from './method-registry';
+import { detect, looksLikeDecoratorCall, placement, type Invocation } from './mode';
+import { METHOD_OPTIONS, normalize, type CachedMethodOptions, type KeyFunction, type Normalized } from './options';
+import { callCached, link } from './target';
+
+// The instance type a decorator accepts: any object unless options (instanceKey) fixed it.
+type Instance<T> = unknown extends T ? object : T;
+
+/**
+ * The type of what @Cached(...) returns, for both TypeScript modes. It accepts only instance methods that
+ * return a promise: a cached method always returns one, so a synchronous signature would mislead its
+ * callers (declare it `async`, or its return type `Promise<T>`). Getters, fields and static methods are
+ * refused by the type checker as they are at runtime. A key function's parameters must fit the method's
+ * leading parameters (`[...A, ...any[]]`), so it may ignore trailing ones.
+ */
+export interface CachedMethodDecorator<A extends unknown[], T = unknown> {
+  /** Standard (TC39) decorators. */
+  <This extends Instance<T>, F extends (this: This, ...args: [...A, ...any[]]) => Promise<unknown>>(value: F, context: ClassMethodDecoratorContext<This, F> & { static: false }): void;
+  /** experimentalDecorators; `prototype?: never` refuses a constructor, i.e. a static method. */
+  <F extends (...args: [...A, ...any[]]) => Promise<unknown>>(target: Instance<T> & { prototype?: never }, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<F>): void;
+}
+
+/**
+ * Caches an async method: each distinct argument list is computed once across every process sharing the
+ * cache. Forms: @Cached(), @Cached(ttl), @Cached(ttl, key), @Cached({ ttl, key, cache, version, ... }).
+ * A method that returns a plain value at runtime still returns a promise once decorated.
+ */
+export function Cached<A extends unknown[] = any[], T = unknown>(options?: CachedMethodOptions<A, T>): CachedMethodDecorator<A, NoInfer<T>>;
+export function Cached<A extends unknown[] = any[]>(ttl: Duration, key?: string | KeyFunction<A>): CachedMethodDecorator<A>;
+export function Cached(...factoryArgs: unknown[]): CachedMethodDecorator<any[]> {
+  if (looksLikeDecoratorCall(factoryArgs)) {
+    throw new DecoratorUsageError('@Cached must be called: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached');
+  }
+  const [given, normalized] = parse(factoryArgs);
+  return function cachedDecorator(...args: unknown[]): unknown {
+    const invocation = detect(args);
+    if (invocation.mode === 'standard') return decorateStandard(invocation, given, normalized);
+    if (invocation.mode === 'legacy-member') return decorateLegacy(invocation, given, normalized);
+    throw misplaced(invocation, undefined);
+  } as CachedMethodDecorator<any[]>;
+}
+
+function parse(args: unknown[]): [CachedMethodOptions, Normalized] {
+  const [first, second] = args;
+  if (args.length > 2) throw new InvalidOptionError('arguments', args, '@Cached(), @Cached(ttl), @Cached(ttl, key) or @Cached({ ... })');
+  if (first === undefined && args.length <= 1) return [{}, {}];
+  if (typeof first === 'number' || typeof first === 'string') {
+    const options: CachedMethodOptions = second === undefined ? { ttl: first as Duration } : { ttl: first as Duration, key: second as string };
+    if (second !== undefined && typeof second !== 'string' && typeof second !== 'function') {
+      throw new InvalidOptionError('key', second, 'a string, or a function of the arguments returning a string');
+    }
+    return [Object.freeze(options), normalize(options, METHOD_OPTIONS)];
+  }
+  if (args.length === 2) throw new InvalidOptionError('ttl', first, "a duration such as '5m' or 30000 when a key follows it: @Cached(ttl, key)");
+  const normalized = normalize(first, METHOD_OPTIONS);
+  return [Object.freeze({ ...(first as CachedMethodOptions) }), normalized];
+}
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+
+function decorateStandard(invocation: Extract<Invocation, { mode: 'standard' }>, given: CachedMethodOptions, options: Normalized): Method {
+  const { value, context } = invocation;
+  if (context.kind !== 'method' || context.static || typeof value !== 'function') throw misplaced(invocation, String(context.name ?? ''));
+  const property = context.name;
+  const name = methodName(property, options);
+  let replacement: Method | undefined;
+  const target = new MethodTarget(property, name, options, { metadata: context.metadata, get wrapper() { return replacement; } });
+  replacement = wrap(value as Method, target);
+  link(replacement, target);
+  recordStandard(context.metadata, { method: property, options: given });
+  // Runs when an instance is constructed: the declaring class is then known, before any call.
+  context.addInitializer(function (this: unknown) {
+    target.resolve(this);
+  });
+  return replacement;
+}
+
+function decorateLegacy(invocation: Extract<Invocation, { mode: 'legacy-member' }>, given: CachedMethodOptions, options: Normalized): PropertyDescriptor {
+  const { target: prototype, key: property, descriptor } = invocation;
+  const owner = (prototype as { constructor?: Function }).constructor;
+  if (typeof prototype === 'function' || !descriptor || typeof descriptor.value !== 'function' || typeof owner !== 'function') {
+    throw misplaced(invocation, `${typeof prototype === 'function' ? prototype.name : owner?.name}.${String(property)}`);
+  }
+  const target = new MethodTarget(property, methodName(property, options), options, { owner });
+  const replacement = wrap(descriptor.value as Method, target);
+  link(replacement, target);
+  recordLegacy(prototype, { method: property, options: given });
+  return { ...descriptor, value: replacement };
+}
+
+function wrap(method: Method, target: MethodTarget): Method {
+  const replacement = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    return callCached(target, this, args, () => method.apply(this, args));
+  };
+  Object.defineProperty(replacement, 'name', { value: method.name });
+  return replacement;
+}
+
+function methodName(property: string | symbol, options: Normalized): string {
+  if (options.name !== undefined) return options.name;
+  if (typeof property === 'string') return property;
+  throw new DecoratorUsageError(`@Cached on the symbol-named method ${property.toString()} needs a name for its keys: @Cached({ name: 'byId' })`);
+}
+
+function misplaced(invocation: Invocation, member: string | undefined): DecoratorUsageError {
+  const where = placement(invocation);
+  const at = member ? ` (${member})` : '';
+  const hint = where.includes('static')
+    ? 'static methods are not supported; wrap the function with cached() instead'
+    : where.includes('getter') || where.includes('setter') || where.includes('accessor')
+      ? 'make it an async method, since a cached value arrives as a promise'
+      : where.includes('field')
+        ? "wrap the function instead: load = cached(async (id) => ..., { name: 'load' })"
+        : where === 'a class'
+          ? 'put it on the methods; to configure the whole class use @CacheConfig({ cache, namespace, ttl })'
+          : 'put it on an async instance method';
+  return new DecoratorUsageError(`@Cached cannot decorate ${where}${at}: ${hint}`);
+}

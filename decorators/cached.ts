@@ -1,0 +1,73 @@
+import type { Cache } from '../src/cache';
+import { InvalidOptionError } from '../src/errors';
+import type { CallOptions } from '../src/options';
+import { getDefaultCache } from './default-cache';
+import { NoCacheError } from './errors';
+import { formatHead } from './key-format';
+import { FUNCTION_OPTIONS, normalize, type CachedFunctionOptions, type Normalized } from './options';
+import { callCached, evictCached, link, peekCached, redisKey, type Target } from './target';
+
+/** A cached function: same parameters, always a promise, plus helpers that use the key a call would use. */
+export interface CachedFunction<A extends unknown[], R> {
+  (...args: A): Promise<Awaited<R>>;
+  /** The Redis key of the value for these arguments. */
+  key(...args: A): string;
+  /** Removes the value for these arguments (and voids a computation in flight); true if one was removed. */
+  invalidate(...args: A): Promise<boolean>;
+  /** The cached value for these arguments, or undefined; never runs the function. */
+  peek(...args: A): Promise<Awaited<R> | undefined>;
+}
+
+/**
+ * Wraps `fn` so each distinct argument list is computed once across every process sharing the cache.
+ * A synchronous `fn` becomes asynchronous. `this` is passed through to `fn` and to a key function.
+ */
+export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedFunctionOptions<NoInfer<A>>): CachedFunction<A, R> {
+  if (typeof fn !== 'function') throw new InvalidOptionError('fn', fn, 'the function to cache');
+  const normalized = normalize(options, FUNCTION_OPTIONS);
+  const name = normalized.name ?? fn.name;
+  if (!name) {
+    throw new InvalidOptionError(
+      'name',
+      undefined,
+      '',
+      `herdless: cached() needs a name for an anonymous function (the name is part of its keys, and anonymous functions would share them); pass { name: 'loadUser' } or wrap a named function`,
+    );
+  }
+  const target = new FunctionTarget(name, normalized);
+  const wrapper = function (this: unknown, ...args: A): Promise<Awaited<R>> {
+    return callCached(target, this, args, () => fn.apply(this, args)) as Promise<Awaited<R>>;
+  } as CachedFunction<A, R>;
+  Object.defineProperty(wrapper, 'name', { value: name });
+  wrapper.key = (...args) => redisKey(target, undefined, args);
+  wrapper.invalidate = (...args) => evictCached(target, undefined, args);
+  wrapper.peek = (...args) => peekCached(target, undefined, args) as Promise<Awaited<R> | undefined>;
+  link(wrapper, target);
+  return wrapper;
+}
+
+class FunctionTarget implements Target {
+  private readonly formatted: string;
+
+  constructor(private readonly name: string, readonly options: Normalized) {
+    this.formatted = formatHead({ namespace: options.namespace, name, version: options.version });
+  }
+
+  label(): string {
+    return this.name;
+  }
+
+  head(): string {
+    return this.formatted;
+  }
+
+  cache(): Cache {
+    const cache = this.options.cache ?? getDefaultCache();
+    if (!cache) throw new NoCacheError(this.name, false);
+    return cache;
+  }
+
+  callOptions(): CallOptions | undefined {
+    return this.options.call;
+  }
+}

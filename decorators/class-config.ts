@@ -1,0 +1,42 @@
+import type { Cache } from '../src/cache';
+import type { Duration } from '../src/duration';
+import { defineOwnMetadata } from './metadata-store';
+
+export interface CacheConfigOptions {
+  /** The cache for the class's cached methods that name none. */
+  cache?: Cache;
+  /** A prefix inside the cache's namespace for the class's keys. */
+  namespace?: string;
+  /** Default ttl of the class's cached methods; default: the cache's ttl. */
+  ttl?: Duration;
+  /** The class name in keys; default: the class's name. Set it when a bundler renames classes. Not inherited. */
+  name?: string;
+}
+
+export const CONFIG_METADATA_KEY = 'herdless:config';
+
+// Keyed by the class in both decorator modes: a class decorator receives the class itself in both.
+const configs = new WeakMap<Function, CacheConfigOptions>();
+
+export function setClassConfig(ctor: Function, config: CacheConfigOptions): void {
+  configs.set(ctor, config);
+  defineOwnMetadata(CONFIG_METADATA_KEY, config, ctor);
+}
+
+/**
+ * The configuration that applies to methods declared by `ctor`: each field from the nearest class up
+ * the chain that sets it, except `name`, which only names the class it is written on.
+ */
+export function classConfig(ctor: Function): CacheConfigOptions {
+  const merged: CacheConfigOptions = {};
+  const own = configs.get(ctor);
+  if (own?.name !== undefined) merged.name = own.name;
+  for (let c: unknown = ctor; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    const config = configs.get(c);
+    if (!config) continue;
+    merged.cache ??= config.cache;
+    merged.namespace ??= config.namespace;
+    merged.ttl ??= config.ttl;
+  }
+  return merged;
+}

@@ -1,0 +1,62 @@
+import { DecoratorUsageError } from './errors';
+import { evictCached, peekCached, redisKey, targetOf, type Target } from './target';
+
+type AsyncMethodNames<T> = { [K in keyof T]: T[K] extends (...args: any[]) => Promise<unknown> ? K : never }[keyof T];
+type ParametersOf<F> = F extends (...args: infer P) => unknown ? P : never;
+type ResultOf<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
+
+/*
+ * Each helper takes either the cached function itself, invalidate(service.getUser, id), or an instance
+ * and a method name, invalidate(service, 'getUser', id). The second form is needed for methods keyed per
+ * instance (instanceKey): a method taken off its instance no longer knows which instance it was.
+ */
+
+/** Removes the cached value for these arguments and voids a computation in flight; true if a value was removed. */
+export function invalidate<A extends unknown[]>(method: (...args: A) => Promise<unknown>, ...args: A): Promise<boolean>;
+export function invalidate<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): Promise<boolean>;
+export function invalidate(first: unknown, ...rest: unknown[]): Promise<boolean> {
+  return settle(() => {
+    const { target, self, args } = resolve('invalidate', first, rest);
+    return evictCached(target, self, args);
+  });
+}
+
+/** The cached value for these arguments, or undefined; never runs the method. */
+export function peek<A extends unknown[], R>(method: (...args: A) => Promise<R>, ...args: A): Promise<R | undefined>;
+export function peek<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): Promise<ResultOf<T[K]> | undefined>;
+export function peek(first: unknown, ...rest: unknown[]): Promise<unknown> {
+  return settle(() => {
+    const { target, self, args } = resolve('peek', first, rest);
+    return peekCached(target, self, args);
+  });
+}
+
+/** The Redis key of the value for these arguments, as redis-cli shows it. */
+export function keyOf<A extends unknown[]>(method: (...args: A) => Promise<unknown>, ...args: A): string;
+export function keyOf<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): string;
+export function keyOf(first: unknown, ...rest: unknown[]): string {
+  const { target, self, args } = resolve('keyOf', first, rest);
+  return redisKey(target, self, args);
+}
+
+function resolve(helper: string, first: unknown, rest: unknown[]): { target: Target; self: unknown; args: unknown[] } {
+  if (typeof first === 'function') {
+    const target = targetOf(first);
+    if (target) return { target, self: undefined, args: rest };
+    throw new DecoratorUsageError(
+      `${helper}() needs a function made by cached() or a @Cached method (${first.name || 'an anonymous function'} is neither; a bound or re-wrapped method is not recognised): ` +
+        `${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`,
+    );
+  }
+  if (first !== null && typeof first === 'object' && (typeof rest[0] === 'string' || typeof rest[0] === 'symbol')) {
+    const name = rest[0];
+    const target = targetOf((first as Record<string | symbol, unknown>)[name]);
+    if (target) return { target, self: first, args: rest.slice(1) };
+    throw new DecoratorUsageError(`${helper}(): '${String(name)}' is not a @Cached method of ${first.constructor?.name ?? 'this object'}`);
+  }
+  throw new DecoratorUsageError(`${helper}() takes a cached function and its arguments, or an instance, a method name and its arguments: ${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`);
+}
+
+async function settle<T>(run: () => Promise<T>): Promise<T> {
+  return run();
+}

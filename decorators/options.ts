@@ -1,0 +1,103 @@
+import type { Cache } from '../src/cache';
+import { toMs, type Duration } from '../src/duration';
+import { InvalidOptionError } from '../src/errors';
+import type { CallOptions } from '../src/options';
+
+/** Turns a call's arguments into the part of the key after the name; the result is still namespaced and versioned. */
+export type KeyFunction<A extends unknown[]> = (...args: A) => string;
+
+/** Options shared by cached(fn) and @Cached. `ttl` and any other per-call option go to the core with every call. */
+export interface CacheableOptions<A extends unknown[]> extends CallOptions {
+  /** The cache to use; default: @CacheConfig's, else the one given to setDefaultCache() (looked up at each call). */
+  cache?: Cache;
+  /** A custom key: a fixed string, or a function of the arguments. Default: the arguments, encoded by value. */
+  key?: string | KeyFunction<A>;
+  /** Part of every key: bump it when the result's shape or meaning changes, and old entries are never read again. */
+  version?: string | number;
+  /** A prefix inside the cache's namespace; default: @CacheConfig's namespace, else none. */
+  namespace?: string;
+}
+
+export interface CachedFunctionOptions<A extends unknown[]> extends CacheableOptions<A> {
+  /** The name in the key; default: the function's name. Required for anonymous functions. */
+  name?: string;
+}
+
+export interface CachedMethodOptions<A extends unknown[] = any[], This = any> extends CacheableOptions<A> {
+  /** The method name in the key; default: the method's name. Required for symbol-named methods. */
+  name?: string;
+  /** Makes the key per instance: its result (a tenant id, a region) is added to the key. Default: instances share entries. */
+  instanceKey?: (self: This) => string | number;
+}
+
+/** Validated options, in the shape the call path uses. */
+export interface Normalized {
+  readonly cache?: Cache;
+  readonly key?: (this: unknown, ...args: unknown[]) => unknown;
+  readonly version?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly instanceKey?: (self: unknown) => unknown;
+  /** What the core receives with each call; undefined uses the cache's defaults. */
+  readonly call?: CallOptions;
+}
+
+// Keys of CallOptions the core accepts per call; they pass through unchanged.
+const CALL_OPTIONS = ['ttl'] as const;
+const COMMON = ['cache', 'key', 'version', 'namespace', ...CALL_OPTIONS];
+export const FUNCTION_OPTIONS = [...COMMON, 'name'];
+export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
+
+/** Validates where the options are written, so a mistake fails at startup rather than at the first call. */
+export function normalize(options: unknown, known: readonly string[]): Normalized {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidOptionError('options', options, `an object with ${known.join(', ')}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) throw InvalidOptionError.unknown(name, known);
+  }
+  const o = options as Record<string, unknown>;
+  const out: { -readonly [K in keyof Normalized]: Normalized[K] } = {};
+  if (o.cache !== undefined) out.cache = checkCache(o.cache, 'cache');
+  if (o.key !== undefined) out.key = keyOption(o.key);
+  if (o.version !== undefined) out.version = label(o.version, 'version', true);
+  if (o.namespace !== undefined) out.namespace = label(o.namespace, 'namespace', false);
+  if (o.name !== undefined) out.name = label(o.name, 'name', false);
+  if (o.instanceKey !== undefined) {
+    if (typeof o.instanceKey !== 'function') throw new InvalidOptionError('instanceKey', o.instanceKey, 'a function of the instance returning a string or a number, e.g. (service) => service.tenantId');
+    out.instanceKey = o.instanceKey as (self: unknown) => unknown;
+  }
+  const call: Record<string, unknown> = {};
+  for (const name of CALL_OPTIONS) {
+    if (o[name] !== undefined) call[name] = o[name];
+  }
+  if (call.ttl !== undefined) toMs(call.ttl, 'ttl');
+  if (Object.keys(call).length > 0) out.call = call as CallOptions;
+  return out;
+}
+
+export function checkCache(cache: unknown, option: string): Cache {
+  const c = cache as Partial<Cache> | null;
+  if (c === null || typeof c !== 'object' || typeof c.getOrSet !== 'function' || typeof c.delete !== 'function' || typeof c.namespace !== 'string') {
+    throw new InvalidOptionError(option, cache, 'a cache from createCache()');
+  }
+  return cache as Cache;
+}
+
+export function checkDuration(value: unknown, option: string): Duration {
+  toMs(value, option);
+  return value as Duration;
+}
+
+function keyOption(key: unknown): (...args: unknown[]) => unknown {
+  if (typeof key === 'function') return key as (...args: unknown[]) => unknown;
+  if (typeof key === 'string') return () => key;
+  throw new InvalidOptionError('key', key, 'a string, or a function of the arguments returning a string, e.g. (id) => `user-${id}`');
+}
+
+function label(value: unknown, option: string, numbers: boolean): string {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (numbers && typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw new InvalidOptionError(option, value, numbers ? 'a non-empty string or a finite number' : 'a non-empty string');
+}
