@@ -22,7 +22,7 @@ export interface CachedFunction<A extends unknown[], R> {
  * Wraps `fn` so each distinct argument list is computed once across every process sharing the cache.
  * A synchronous `fn` becomes asynchronous. `this` is passed through to `fn` and to a key function.
  */
-export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedFunctionOptions<NoInfer<A>>): CachedFunction<A, R> {
+export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedFunctionOptions<A>): CachedFunction<A, R> {
   if (typeof fn !== 'function') throw new InvalidOptionError('fn', fn, 'the function to cache');
   const normalized = normalize(options, FUNCTION_OPTIONS);
   const name = normalized.name ?? fn.name;

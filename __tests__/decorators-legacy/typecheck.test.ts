@@ -14,4 +14,5 @@ test('the legacy-decorator project type-checks with experimentalDecorators and e
     return where + ts.flattenDiagnosticMessageText(d.messageText, '\n');
   });
   expect(problems).toEqual([]);
-});
+  // A whole-program check: seconds of CPU, more on a busy two-core machine.
+}, 180_000);

@@ -1,0 +1,107 @@
+import { Cached, cached, CacheEvict, invalidate, keyOf, peek, type CachedFunction } from '../../decorators';
+import type { Cache } from '../../src';
+
+/*
+ * Type tests: checked by tsc and by ts-jest when this file compiles (a wrong type or an unused
+ * @ts-expect-error fails the run). Nothing here touches Redis; the functions are declared, never called.
+ */
+type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
+function assertType<T extends true>(): T | void {}
+
+declare const cache: Cache;
+interface User {
+  id: string;
+}
+
+async function loadUser(id: string, options?: { fresh: boolean }): Promise<User> {
+  return { id: options?.fresh ? id : id };
+}
+
+export function cachedFunctionTypes(): void {
+  const load = cached(loadUser, { cache });
+  assertType<Equal<Parameters<typeof load>, [id: string, options?: { fresh: boolean }]>>();
+  assertType<Equal<ReturnType<typeof load>, Promise<User>>>();
+  assertType<Equal<typeof load, CachedFunction<[id: string, options?: { fresh: boolean }], Promise<User>>>>();
+  assertType<Equal<ReturnType<typeof load.peek>, Promise<User | undefined>>>();
+  assertType<Equal<ReturnType<typeof load.invalidate>, Promise<boolean>>>();
+  assertType<Equal<ReturnType<typeof load.key>, string>>();
+
+  // A synchronous function's wrapper returns a promise of its result.
+  const add = cached((a: number, b: number) => a + b, { cache, name: 'add' });
+  assertType<Equal<ReturnType<typeof add>, Promise<number>>>();
+
+  // The key function's parameters are inferred from the wrapped function.
+  cached(loadUser, {
+    key: (id, options) => {
+      assertType<Equal<typeof id, string>>();
+      assertType<Equal<typeof options, { fresh: boolean } | undefined>>();
+      return id;
+    },
+  });
+
+  // @ts-expect-error the argument is a string
+  load(42);
+  // @ts-expect-error key() takes the function's arguments
+  load.key(42);
+  // @ts-expect-error the key function must take the function's arguments
+  cached(loadUser, { key: (id: number) => String(id) });
+  // @ts-expect-error the key function returns a string
+  cached(loadUser, { key: (id: string) => Number(id) });
+  // @ts-expect-error ttl is a duration such as '5m' or milliseconds
+  cached(loadUser, { ttl: '5 minutes' });
+  // @ts-expect-error instanceKey is for methods
+  cached(loadUser, { instanceKey: () => 'x' });
+}
+
+class Catalog {
+  @Cached()
+  async product(sku: string): Promise<{ sku: string }> {
+    return { sku };
+  }
+
+  @Cached('1m', (sku: string) => sku)
+  async price(sku: string, _currency?: string): Promise<number> {
+    return sku.length;
+  }
+
+  // @ts-expect-error the key function must take the method's leading arguments
+  @Cached('1m', (sku: number) => String(sku))
+  async stock(sku: string): Promise<number> {
+    return sku.length;
+  }
+
+  // @ts-expect-error instanceKey receives the instance: Catalog has no 'region'
+  @Cached({ instanceKey: (self: { region: string }) => self.region })
+  async local(sku: string): Promise<string> {
+    return sku;
+  }
+
+  @CacheEvict(['product', 'price'], (sku: string) => [sku])
+  async rename(sku: string, _name: string): Promise<void> {}
+
+  // @ts-expect-error the evicted method takes a string
+  @CacheEvict('product', (sku: string) => [sku.length])
+  async reprice(sku: string): Promise<void> {}
+}
+
+export function helperTypes(catalog: Catalog): void {
+  void invalidate(catalog.product, 'sku-1');
+  void invalidate(catalog, 'product', 'sku-1');
+  const peeked = peek(catalog.product, 'sku-1');
+  assertType<Equal<typeof peeked, Promise<{ sku: string } | undefined>>>();
+  const peekedByName = peek(catalog, 'product', 'sku-1');
+  assertType<Equal<typeof peekedByName, Promise<{ sku: string } | undefined>>>();
+  const key = keyOf(catalog, 'price', 'sku-1', 'EUR');
+  assertType<Equal<typeof key, string>>();
+  // @ts-expect-error product takes a string
+  void invalidate(catalog.product, 1);
+  // @ts-expect-error product takes a string
+  void invalidate(catalog, 'product', 1);
+  // @ts-expect-error Catalog has no method 'products'
+  void invalidate(catalog, 'products', 'sku-1');
+}
+
+test('the type assertions in this file compiled', () => {
+  expect(typeof cachedFunctionTypes).toBe('function');
+  expect(typeof helperTypes).toBe('function');
+});
