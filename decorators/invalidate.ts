@@ -57,6 +57,7 @@ function resolve(helper: string, first: unknown, rest: unknown[]): { target: Tar
   throw new DecoratorUsageError(`${helper}() takes a cached function and its arguments, or an instance, a method name and its arguments: ${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`);
 }
 
+// A mistake in the arguments rejects like every other failure of these helpers, rather than throwing.
 async function settle<T>(run: () => Promise<T>): Promise<T> {
   return run();
 }

@@ -1,4 +1,3 @@
-import './polyfill';
 import { metadataSymbol } from './polyfill';
 import { classConfig } from './class-config';
 import { defineOwnMetadata, getOwnMetadata } from './metadata-store';
