@@ -20,7 +20,8 @@ import { STRATEGIES, strategy } from './strategies';
  * memory phases, and writes <run>.json, <run>.md and <run>.svg under bench/results/. Everything it
  * starts is stopped on exit, error or interrupt (lib/cleanup.ts).
  */
-const log = (line: string) => console.log(line);
+const began = Date.now();
+const log = (line: string) => console.log(line.startsWith('\n') ? line : `[${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s] ${line}`);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -35,27 +36,24 @@ async function main(): Promise<void> {
   let hits: HitsRow[] = [];
   let miss: MissRow[] = [];
   let memory: MemoryRow | undefined;
+  // Starting a worker (compiling TypeScript on the fly) is the slowest part of a quick run, so the herd's
+  // workers serve every phase; --expose-gc lets the memory phase collect before it measures.
+  const workers = await startWorkers(args.phases.has('herd') ? args.processes : 1, ['--expose-gc']);
+  const [first] = workers;
   if (args.phases.has('herd')) {
-    const workers = await startWorkers(args.processes);
-    herd = await runHerd(admin, workers, selected, { url: redis.url, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000 }, log);
-    await stopWorkers(workers);
+    herd = await runHerd(admin, workers, selected, { url: redis.url, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
   }
-  if (args.phases.has('hits') || args.phases.has('miss')) {
-    const [worker] = await startWorkers(1);
-    if (args.phases.has('hits')) {
-      for (const concurrency of args.hitConcurrency) {
-        hits.push(...(await runHits(admin, worker, redis.url, selected, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
-      }
+  if (args.phases.has('hits')) {
+    for (const concurrency of args.hitConcurrency) {
+      hits.push(...(await runHits(admin, first, redis.url, selected, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
     }
-    if (args.phases.has('miss')) miss = await runMiss(admin, worker, redis.url, selected, { samples: args.missSamples, probes: 5 }, log);
-    await stopWorkers([worker]);
   }
+  if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, selected, { samples: args.missSamples, probes: 5 }, log);
   if (args.phases.has('memory')) {
     await admin.flushAll();
-    const [worker] = await startWorkers(1, ['--expose-gc']);
-    memory = await runMemory(worker, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
-    await stopWorkers([worker]);
+    memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
   }
+  await stopWorkers(workers);
 
   const partial: Omit<Results, 'targets'> = {
     mode: args.quick ? 'quick' : 'full',

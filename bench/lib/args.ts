@@ -6,6 +6,7 @@ export interface BenchArgs {
   processes: number;
   callers: number;
   deltasMs: number[];
+  repeats: number;
   hitRoundMs: number;
   hitRounds: number;
   hitConcurrency: number[];
@@ -25,6 +26,7 @@ export const USAGE = `npm run bench [-- options]
   --processes N           herd worker processes (default 6, quick 3)
   --callers N             concurrent callers per process (default 50, quick 20)
   --deltas 50,500,2500    factory times in ms (quick 50)
+  --repeats N             herds per row, latencies pooled (default 3, quick 1)
   --hit-round-ms N        ms per side per round of the hit benchmark
   --hit-rounds N          alternating rounds of the hit benchmark
   --inflight N            keys in flight for the memory phase (default 10000)
@@ -45,7 +47,7 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     if (!arg.startsWith('--') || i + 1 >= argv.length) throw new Error(`unexpected argument '${arg}'\n\n${USAGE}`);
     flags.set(arg.slice(2), argv[++i]);
   }
-  const known = ['only', 'strategies', 'processes', 'callers', 'deltas', 'hit-round-ms', 'hit-rounds', 'inflight', 'churn', 'out'];
+  const known = ['only', 'strategies', 'processes', 'callers', 'deltas', 'repeats', 'hit-round-ms', 'hit-rounds', 'inflight', 'churn', 'out'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
   const int = (name: string, fallback: number) => {
     const text = flags.get(name);
@@ -66,10 +68,11 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     processes: int('processes', quick ? 3 : 6),
     callers: int('callers', quick ? 20 : 50),
     deltasMs: deltas,
+    repeats: int('repeats', quick ? 1 : 3),
     hitRoundMs: int('hit-round-ms', quick ? 60 : 400),
     hitRounds: int('hit-rounds', quick ? 4 : 10),
     hitConcurrency: [1, 32],
-    missSamples: quick ? 200 : 1000,
+    missSamples: quick ? 100 : 1000,
     inflight: int('inflight', quick ? 1000 : 10_000),
     churn: int('churn', quick ? 10_000 : 100_000),
     out: flags.get('out') ?? defaultOut,

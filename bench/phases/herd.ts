@@ -11,7 +11,10 @@ export interface HerdRow {
   processes: number;
   callers: number;
   calls: number;
+  repeats: number;
+  /** The most factory runs in any repeat; every repeat's count follows. */
   factoryRuns: number;
+  factoryRunsEach: number[];
   failed: number;
   p50Ms: number;
   p99Ms: number;
@@ -31,6 +34,8 @@ export interface HerdOptions {
   callers: number;
   ttlMs: number;
   callTimeoutMs: number;
+  /** Herds per row; latencies pool over them, factory runs report the worst. */
+  repeats: number;
 }
 
 /** P workers x C callers on one cold key, for every strategy and factory time. */
@@ -38,18 +43,24 @@ export async function runHerd(admin: AdminClient, workers: Worker[], strategies:
   const rows: HerdRow[] = [];
   for (const deltaMs of options.deltasMs) {
     for (const strategy of strategies) {
-      await admin.flushAll();
-      const namespace = `herd-${deltaMs}-${strategy.name}`;
-      await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: { url: options.url, namespace, ttlMs: options.ttlMs } })));
-      const before = await commandCounts(admin);
-      const startAt = Date.now() + 250;
-      const results = await Promise.all(
-        workers.map((w) => w.request<HerdResult>({ type: 'herd', key: 'hot', deltaMs, callers: options.callers, startAt, callTimeoutMs: options.callTimeoutMs })),
-      );
-      // Work a call leaves behind (unsubscribing, background writes) belongs to its cost.
-      await sleep(100);
-      const commands = commandsBetween(before, await commandCounts(admin));
-      await Promise.all(workers.map((w) => w.request({ type: 'close' })));
+      const results: HerdResult[][] = [];
+      const commands = new Map<string, number>();
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        await admin.flushAll();
+        const namespace = `herd-${deltaMs}-${strategy.name}-${repeat}`;
+        await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: { url: options.url, namespace, ttlMs: options.ttlMs } })));
+        const before = await commandCounts(admin);
+        const startAt = Date.now() + 250;
+        results.push(
+          await Promise.all(
+            workers.map((w) => w.request<HerdResult>({ type: 'herd', key: 'hot', deltaMs, callers: options.callers, startAt, callTimeoutMs: options.callTimeoutMs })),
+          ),
+        );
+        // Work a call leaves behind (unsubscribing, background writes) belongs to its cost.
+        await sleep(100);
+        for (const [name, calls] of commandsBetween(before, await commandCounts(admin))) commands.set(name, (commands.get(name) ?? 0) + calls);
+        await Promise.all(workers.map((w) => w.request({ type: 'close' })));
+      }
       const row = summarize(strategy.name, deltaMs, workers.length, options.callers, results, commands);
       rows.push(row);
       log(
@@ -61,29 +72,38 @@ export async function runHerd(admin: AdminClient, workers: Worker[], strategies:
   return rows;
 }
 
-function summarize(strategy: string, deltaMs: number, processes: number, callers: number, results: HerdResult[], commands: Map<string, number>): HerdRow {
-  const latencies = results.flatMap((r) => r.latenciesMs);
-  const values = new Map<string, number>();
-  for (const r of results) for (const [print, count] of Object.entries(r.values)) values.set(print, (values.get(print) ?? 0) + count);
+/** One row from every repeat: latencies pooled, factory runs and distinct values at their worst. */
+function summarize(strategy: string, deltaMs: number, processes: number, callers: number, repeats: HerdResult[][], commands: Map<string, number>): HerdRow {
+  const all = repeats.flat();
+  const latencies = all.flatMap((r) => r.latenciesMs);
+  const distinct = repeats.map((results) => {
+    const values = new Set<string>();
+    for (const r of results) for (const print of Object.keys(r.values)) values.add(print);
+    return values.size;
+  });
+  const failed = all.reduce((n, r) => n + r.failed, 0);
   const calls = processes * callers;
   const total = [...commands.values()].reduce((a, b) => a + b, 0);
   const p99 = percentile(latencies, 99);
+  const runs = repeats.map((results) => results.reduce((n, r) => n + r.factoryRuns, 0));
   return {
     strategy,
     deltaMs,
     processes,
     callers,
     calls,
-    factoryRuns: results.reduce((n, r) => n + r.factoryRuns, 0),
-    failed: results.reduce((n, r) => n + r.failed, 0),
+    repeats: repeats.length,
+    factoryRuns: Math.max(...runs),
+    factoryRunsEach: runs,
+    failed,
     p50Ms: round(percentile(latencies, 50)),
     p99Ms: round(p99),
     maxMs: round(max(latencies)),
     p99OverDeltaMs: round(p99 - deltaMs),
-    commandsPerCall: round(total / calls, 2),
+    commandsPerCall: round(total / (calls * repeats.length), 2),
     commands: Object.fromEntries([...commands].sort((a, b) => b[1] - a[1])),
-    distinctValues: values.size,
-    equalValues: values.size === 1 && results.every((r) => r.failed === 0),
-    errors: [...new Set(results.flatMap((r) => r.errors))].slice(0, 3),
+    distinctValues: Math.max(...distinct),
+    equalValues: distinct.every((d) => d === 1) && failed === 0,
+    errors: [...new Set(all.flatMap((r) => r.errors))].slice(0, 3),
   };
 }

@@ -18,8 +18,8 @@ export function markdown(results: Results, chartFile: string | undefined): strin
     '',
   );
   if (results.herd.length) {
-    const { processes, callers } = results.herd[0];
-    lines.push(`## Herd: ${processes} processes x ${callers} callers on one cold key`, '');
+    const { processes, callers, repeats } = results.herd[0];
+    lines.push(`## Herd: ${processes} processes x ${callers} callers on one cold key (${repeats} herd${repeats > 1 ? 's' : ''} per row)`, '');
     if (chartFile) lines.push(`![factory runs and p99 latency per strategy](${chartFile})`, '');
     lines.push('| strategy | factory time | factory runs | failed | p50 ms | p99 ms | max ms | p99 - factory ms | Redis cmds/call | equal values |');
     lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
@@ -28,7 +28,7 @@ export function markdown(results: Results, chartFile: string | undefined): strin
         `| ${r.strategy} | ${r.deltaMs} ms | ${r.factoryRuns} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.p99OverDeltaMs} | ${r.commandsPerCall} | ${r.equalValues ? 'yes' : `no (${r.distinctValues})`} |`,
       );
     }
-    lines.push('', 'Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller got the same value (type and content); the number is how many distinct values callers got.', '');
+    lines.push('', 'Factory runs: the most in any herd of the row (the function counts its runs in each process). Latencies pool every herd of the row, each measured from the moment the process fired its callers. Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller of a herd got the same value (type and content); the number is the most distinct values in one herd.', '');
   }
   if (results.hits.length) {
     lines.push('## Hits against raw GET of the same key on the same connection', '');
@@ -37,7 +37,7 @@ export function markdown(results: Results, chartFile: string | undefined): strin
     for (const r of results.hits) {
       lines.push(`| ${r.strategy} | ${r.concurrency} | ${r.cacheOpsPerSec} | ${r.rawOpsPerSec} | ${r.ratio}x (${r.minRatio}x) | ${r.cacheP50Us} / ${r.cacheP99Us} | ${r.rawP50Us} / ${r.rawP99Us} |`);
     }
-    lines.push('', 'Each caller loops on its own key (one key for 1 caller), so no in-process coalescing helps; raw and cache rounds alternate.', '');
+    lines.push('', 'Each caller loops on its own key (one key for 1 caller), so no in-process coalescing helps; raw and cache rounds alternate and the ratio is the median of the per-round ratios. With 1 caller a hit is bound by the round trip (a request handler reading the cache); with 32 callers the process is CPU-bound and the ratio is what decoding and bookkeeping cost next to a pipelined GET that decodes nothing.', '');
   }
   if (results.miss.length) {
     lines.push("## A leader's miss (factory of 0 ms)", '');
