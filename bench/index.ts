@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from './lib/args';
-import { cleanup } from './lib/cleanup';
+import { cleanup, stopping } from './lib/cleanup';
 import { environment } from './lib/environment';
 import { startWorkers, stopWorkers } from './lib/fleet';
 import { benchRedis, redisVersion } from './lib/redis';
@@ -91,7 +91,7 @@ function write(dir: string, results: Results): void {
 main().then(
   () => cleanup(),
   async (error) => {
-    console.error(error);
+    if (!stopping()) console.error(error);
     await cleanup();
     process.exit(1);
   },

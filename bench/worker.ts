@@ -59,9 +59,11 @@ function opened(): CacheUnderTest {
 process.on('message', (message: Message) => {
   const handler = handlers[message.type];
   const reply = handler ? handler(message) : Promise.reject(new Error(`unknown request '${message.type}'`));
+  // A parent that has gone cannot be answered; the 'disconnect' handler below ends this process.
+  const answer = (reply: object) => process.connected && process.send?.(reply, undefined, undefined, () => undefined);
   reply.then(
-    (result) => process.send?.({ id: message.id, ok: true, result }),
-    (error) => process.send?.({ id: message.id, ok: false, error: String(error?.stack ?? error) }),
+    (result) => answer({ id: message.id, ok: true, result }),
+    (error) => answer({ id: message.id, ok: false, error: String(error?.stack ?? error) }),
   );
 });
 

@@ -16,6 +16,11 @@ export function onCleanup(task: Task, lastResort?: () => void): void {
   if (lastResort) lastResorts.push(lastResort);
 }
 
+/** True once cleanup began: failures after that are the run being stopped, not news. */
+export function stopping(): boolean {
+  return running !== undefined;
+}
+
 /** Runs every task once, newest first, each given at most 5 s. */
 export function cleanup(): Promise<void> {
   running ??= (async () => {

@@ -30,8 +30,8 @@ export function chart(results: Results): string {
     out.push(`<rect x="${legendX + i * 110}" y="52" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
     out.push(text(legendX + i * 110 + 16, 62, `factory ${d} ms`, { anchor: 'start' }));
   });
-  out.push(panel(0, 'factory runs (log scale)', rows, strategies, deltas, (r) => r.factoryRuns, (v) => String(v), 0.5));
-  out.push(panel(PANEL_W, 'p99 latency, ms (log scale)', rows, strategies, deltas, (r) => r.p99Ms, (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}s` : String(Math.round(v))), undefined));
+  out.push(panel(0, 'factory runs (log scale)', rows, strategies, deltas, (r) => r.factoryRuns, (v) => v.toLocaleString('en-US'), 0.5));
+  out.push(panel(PANEL_W, 'p99 latency, ms (log scale)', rows, strategies, deltas, (r) => r.p99Ms, (v) => Math.round(v).toLocaleString('en-US'), undefined));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
