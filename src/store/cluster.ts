@@ -59,7 +59,7 @@ export class ClusterStore implements Store {
 
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.failFast) return this.whenConnected().then(() => this.run(script, keys, args, late));
-    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.cluster, script, keys, args, () => this.loadScripts(true)));
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.router, script, keys, args, () => this.loadScripts(true)));
     return this.watch(keys[0], withDeadline(call, this.options.timeoutMs, `script ${script.name}`, late));
   }
 
@@ -79,6 +79,18 @@ export class ClusterStore implements Store {
     if (this.owned) closing.push(shut(this.cluster));
     await Promise.all(closing);
   }
+
+  /**
+   * EVALSHA/EVAL sent to the master of the first key. node-redis v4 would route them to a random node
+   * (its cluster reads the first key from the wrong argument) and rely on MOVED, costing a rediscovery
+   * per misrouted call and failing once redirections run out.
+   */
+  private readonly router = {
+    evalSha: (options: typeof BUFFERS, sha: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
+      this.cluster.sendCommand(keys[0], false, ['EVALSHA', sha, String(keys.length), ...keys, ...args], options),
+    eval: (options: typeof BUFFERS, source: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
+      this.cluster.sendCommand(keys[0], false, ['EVAL', source, String(keys.length), ...keys, ...args], options),
+  };
 
   private discovered(): boolean {
     return this.cluster.isOpen && this.cluster.masters.length > 0;
