@@ -183,11 +183,12 @@ export class Cache extends EventEmitter {
       throw error;
     }
     stopRenewing();
+    const commit = () => this.store.run(this.scripts.commit, [family.value, family.lease, family.channel], [token, bytes, String(ttl)]);
     try {
-      const written = await this.store.run(this.scripts.commit, [family.value, family.lease, family.channel], [token, bytes, String(ttl)]);
-      if (written === 0) this.emit('fence', key);
+      if ((await commit()) === 0) this.emit('fence', key);
     } catch (error) {
       this.fault(error, key);
+      this.retryInBackground(commit);
     }
     return value;
   }
@@ -258,15 +259,41 @@ export class Cache extends EventEmitter {
 
   /** Ends the lease and leaves the error for this lease's waiters in every process. */
   private async share(key: string, family: KeyFamily, token: string, error: unknown): Promise<void> {
+    const fail = () => this.store.run(this.scripts.fail, [family.lease, family.failure(token), family.channel], [token, encodeFailure(error), String(this.settings.leaseTtlMs)]);
     try {
-      await this.store.run(this.scripts.fail, [family.lease, family.failure(token), family.channel], [token, encodeFailure(error), String(this.settings.leaseTtlMs)]);
+      await fail();
     } catch (failure) {
       this.fault(failure, key);
+      this.retryInBackground(fail);
     }
   }
 
   private giveBack(family: KeyFamily, token: string): void {
-    this.store.run(this.scripts.release, [family.lease, family.channel], [token]).catch((error) => this.fault(error, undefined));
+    const release = () => this.store.run(this.scripts.release, [family.lease, family.channel], [token]);
+    release().catch((error) => {
+      this.fault(error, undefined);
+      this.retryInBackground(release);
+    });
+  }
+
+  /**
+   * Ending a lease must not depend on Redis answering right then: a lease left behind (its commit lost in
+   * a failover or a timeout) would hold every waiter until it expires. The step is fenced by the token,
+   * so repeating it is safe; retries stop when one goes through or the lease would have expired anyway.
+   */
+  private retryInBackground(step: () => Promise<unknown>): void {
+    const giveUpAt = Date.now() + this.settings.leaseTtlMs;
+    let delay = 100;
+    const attempt = () => {
+      if (this.closed || Date.now() + delay > giveUpAt) return;
+      setTimeout(() => {
+        step().catch(() => {
+          delay = Math.min(delay * 2, 1_000);
+          attempt();
+        });
+      }, delay).unref();
+    };
+    attempt();
   }
 
   /** A value found by a script; unreadable bytes are answered by computing without the cache. */

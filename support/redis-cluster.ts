@@ -27,7 +27,8 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster({ nodeTimeoutMs = 1_000 } = {}): Promise<LocalCluster> {
+/** `extraArgs` go to every redis-server (e.g. ['--rename-command', 'SSUBSCRIBE', ''] to take a command away). */
+export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [] as string[] } = {}): Promise<LocalCluster> {
   const server = systemRedisServer();
   if (!server) throw new Error('Redis Cluster tests need redis-server on PATH (Debian: apt-get install redis-server)');
   const dir = mkdtempSync(join(tmpdir(), 'herdless-cluster-'));
@@ -38,6 +39,7 @@ export async function startCluster({ nodeTimeoutMs = 1_000 } = {}): Promise<Loca
       '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeoutMs),
       '--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+      ...extraArgs,
     ], { stdio: 'ignore' }),
   }));
   const killAll = () => nodes.forEach((node) => node.process.exitCode === null && node.process.kill('SIGKILL'));
