@@ -21,6 +21,12 @@ export interface HerdRow {
   maxMs: number;
   /** What the herd added to the factory's own time, at p99. */
   p99OverDeltaMs: number;
+  /**
+   * Hand-off: how long after the first factory run of a herd returned the callers of processes that ran
+   * no factory were answered (p50 / p99); undefined when every process ran the factory itself.
+   */
+  handoffP50Ms: number | undefined;
+  handoffP99Ms: number | undefined;
   commandsPerCall: number;
   commands: Record<string, number>;
   distinctValues: number;
@@ -86,6 +92,12 @@ function summarize(strategy: string, deltaMs: number, processes: number, callers
   const total = [...commands.values()].reduce((a, b) => a + b, 0);
   const p99 = percentile(latencies, 99);
   const runs = repeats.map((results) => results.reduce((n, r) => n + r.factoryRuns, 0));
+  const handoffs = repeats.flatMap((results) => {
+    const ends = results.map((r) => r.factoryEndAt).filter((at): at is number => at !== undefined);
+    if (ends.length === 0) return [];
+    const first = Math.min(...ends);
+    return results.filter((r) => r.factoryRuns === 0).flatMap((r) => r.answeredAt.map((at) => at - first));
+  });
   return {
     strategy,
     deltaMs,
@@ -100,6 +112,8 @@ function summarize(strategy: string, deltaMs: number, processes: number, callers
     p99Ms: round(p99),
     maxMs: round(max(latencies)),
     p99OverDeltaMs: round(p99 - deltaMs),
+    handoffP50Ms: handoffs.length ? round(percentile(handoffs, 50)) : undefined,
+    handoffP99Ms: handoffs.length ? round(percentile(handoffs, 99)) : undefined,
     commandsPerCall: round(total / (calls * repeats.length), 2),
     commands: Object.fromEntries([...commands].sort((a, b) => b[1] - a[1])),
     distinctValues: Math.max(...distinct),

@@ -21,14 +21,14 @@ export function markdown(results: Results, chartFile: string | undefined): strin
     const { processes, callers, repeats } = results.herd[0];
     lines.push(`## Herd: ${processes} processes x ${callers} callers on one cold key (${repeats} herd${repeats > 1 ? 's' : ''} per row)`, '');
     if (chartFile) lines.push(`![factory runs and p99 latency per strategy](${chartFile})`, '');
-    lines.push('| strategy | factory time | factory runs | failed | p50 ms | p99 ms | max ms | p99 - factory ms | Redis cmds/call | equal values |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    lines.push('| strategy | factory time | factory runs | failed | p50 ms | p99 ms | max ms | p99 - factory ms | hand-off p50 / p99 ms | Redis cmds/call | equal values |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const r of results.herd) {
       lines.push(
-        `| ${r.strategy} | ${r.deltaMs} ms | ${r.factoryRuns} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.p99OverDeltaMs} | ${r.commandsPerCall} | ${r.equalValues ? 'yes' : `no (${r.distinctValues})`} |`,
+        `| ${r.strategy} | ${r.deltaMs} ms | ${r.factoryRuns} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.p99OverDeltaMs} | ${r.handoffP50Ms === undefined ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms}`} | ${r.commandsPerCall} | ${r.equalValues ? 'yes' : `no (${r.distinctValues})`} |`,
       );
     }
-    lines.push('', 'Factory runs: the most in any herd of the row (the function counts its runs in each process). Latencies pool every herd of the row, each measured from the moment the process fired its callers. Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller of a herd got the same value (type and content); the number is the most distinct values in one herd.', '');
+    lines.push('', 'Factory runs: the most in any herd of the row (the function counts its runs in each process). Latencies pool every herd of the row, each measured from the moment the process fired its callers. Hand-off: how long after the first factory run returned the callers of processes that ran no factory got their answer (- where every process computed). Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller of a herd got the same value (type and content); the number is the most distinct values in one herd.', '');
   }
   if (results.hits.length) {
     lines.push('## Hits against raw GET of the same key on the same connection', '');
@@ -53,7 +53,7 @@ export function markdown(results: Results, chartFile: string | undefined): strin
     lines.push('## Memory (herdless, process heap after GC)', '');
     lines.push('| measure | value |', '| --- | ---: |');
     lines.push(`| heap per in-flight key, leader | ${Math.round(m.leaderPerKey)} B |`);
-    lines.push(`| heap per in-flight key, waiter | ${Math.round(m.waiterPerKey)} B |`);
+    lines.push(`| heap per in-flight key, waiter (${m.waitersSeen} of ${m.inflight} waiting) | ${Math.round(m.waiterPerKey)} B |`);
     lines.push(`| heap left after ${m.inflight} in-flight keys settled | ${kb(m.afterInflight)} |`);
     lines.push(`| heap left after ${m.churn} distinct keys came and went | ${kb(m.afterChurn)} |`);
     lines.push('', `Per-key figures exclude the caller's own pending promise (${Math.round(m.controlPerKey)} B, measured alone).`, '');

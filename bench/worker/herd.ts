@@ -15,7 +15,11 @@ export interface HerdRequest {
 
 export interface HerdResult {
   factoryRuns: number;
+  /** Epoch ms at which this process's first factory run returned, if it ran one. */
+  factoryEndAt: number | undefined;
   latenciesMs: number[];
+  /** Epoch ms at which each call was answered. */
+  answeredAt: number[];
   failed: number;
   errors: string[];
   /** How many callers got each distinct value (type and JSON). */
@@ -24,13 +28,14 @@ export interface HerdResult {
 
 /** `callers` concurrent calls for one cold key; each factory run returns a value no other run returns. */
 export async function herd(cache: CacheUnderTest, request: HerdRequest): Promise<HerdResult> {
+  const result: HerdResult = { factoryRuns: 0, factoryEndAt: undefined, latenciesMs: [], answeredAt: [], failed: 0, errors: [], values: {} };
   let factoryRuns = 0;
   const factory = async () => {
     const run = ++factoryRuns;
     await sleep(request.deltaMs);
+    result.factoryEndAt ??= Date.now();
     return { pid: process.pid, run };
   };
-  const result: HerdResult = { factoryRuns: 0, latenciesMs: [], failed: 0, errors: [], values: {} };
   await sleep(Math.max(0, request.startAt - Date.now()));
   const calls = Array.from({ length: request.callers }, async () => {
     const started = performance.now();
@@ -43,6 +48,7 @@ export async function herd(cache: CacheUnderTest, request: HerdRequest): Promise
       if (result.errors.length < 3) result.errors.push(String((error as Error)?.message ?? error));
     }
     result.latenciesMs.push(performance.now() - started);
+    result.answeredAt.push(Date.now());
   });
   await Promise.all(calls);
   result.factoryRuns = factoryRuns;
