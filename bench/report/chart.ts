@@ -7,8 +7,8 @@ import type { Results } from './results';
  * Plain SVG text, so it renders on GitHub and needs no dependency.
  */
 const PANEL_W = 470;
-const H = 470;
-const M = { left: 70, right: 16, top: 70, bottom: 120 };
+const H = 500;
+const M = { left: 70, right: 16, top: 96, bottom: 120 };
 const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#59a14f', '#b07aa1'];
 
 export function chart(results: Results): string {
@@ -80,7 +80,9 @@ function panel(
       const top = y(v);
       const bx = barsX + i * barW;
       out.push(`<rect x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(M.top + plotH - top).toFixed(1)}" fill="${COLORS[i % COLORS.length]}"><title>${name}, factory ${d} ms: ${label(v)}</title></rect>`);
-      out.push(text(bx + (barW - 2) / 2, top - 3, label(round(v)), { size: 9, fill: '#333' }));
+      // Value labels stand upright above their bars so neighbours never overlap.
+      const lx = bx + (barW - 2) / 2 + 3;
+      out.push(`<text x="${lx.toFixed(1)}" y="${(top - 4).toFixed(1)}" font-size="9" fill="#333" transform="rotate(-90 ${lx.toFixed(1)} ${(top - 4).toFixed(1)})">${escape(label(round(v)))}</text>`);
     });
     const lx = gx + groupW / 2;
     const ly = M.top + plotH + 14;
