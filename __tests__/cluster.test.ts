@@ -1,6 +1,7 @@
 import { createCluster } from 'redis';
 import { createCache, type Cache } from '../src';
 import { leaseScripts } from '../src/lease/scripts';
+import { slotOf } from '../src/store/slot';
 import { startCluster, type LocalCluster } from '../support/redis-cluster';
 import { startFleet, type Fleet } from './fixtures/fleet';
 import { richValue, valueOf } from './fixtures/values';
@@ -47,7 +48,7 @@ async function herd(overrides: Partial<WorkerConfig>) {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const slotOf = (key: string) => Number(cluster.cli(cluster.nodes[0].port, 'cluster', 'keyslot', key).trim());
+const keyslot = (key: string) => Number(cluster.cli(cluster.nodes[0].port, 'cluster', 'keyslot', key).trim());
 
 test('herd across 4 processes on the cluster: the function runs once and every caller gets an equal value', async () => {
   const { fleet, namespace } = await herd({});
@@ -60,7 +61,9 @@ test('herd across 4 processes on the cluster: the function runs once and every c
 test("a key's value, lease and channel share one slot, and 1,000 keys spread over all three masters, each computed once", async () => {
   const { cache: spread, errors } = cache('spread');
   const key = 'user:42';
-  expect(new Set([`spread:{${key}}:v`, `spread:{${key}}:lease`, `spread:{${key}}:ch`, `spread:{${key}}:err:x`].map(slotOf)).size).toBe(1);
+  expect(new Set([`spread:{${key}}:v`, `spread:{${key}}:lease`, `spread:{${key}}:ch`, `spread:{${key}}:err:x`].map(keyslot)).size).toBe(1);
+  // herdless' own slot function agrees with the server's.
+  for (const probe of ['foo', 'user:42', 'a{b}c', '{}x', 'x{}{y}', 'ns:{é}:v', 'herdless:probe:7']) expect(slotOf(probe)).toBe(keyslot(probe));
   const runs = new Map<string, number>();
   const keys = Array.from({ length: 1_000 }, (_, i) => `item:${i}`);
   for (let i = 0; i < keys.length; i += 100) {
@@ -162,7 +165,7 @@ test('failover: SIGKILL a master under load; calls keep answering; afterwards ca
   const { cache: a, errors } = cache('failover');
   const { cache: b } = cache('failover');
   const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
-  const victimPort = await cluster.masterOf(slotOf('failover:{k0}:v'));
+  const victimPort = await cluster.masterOf(keyslot('failover:{k0}:v'));
   let loading = true;
   let calls = 0;
   let worst = 0;
@@ -183,7 +186,7 @@ test('failover: SIGKILL a master under load; calls keep answering; afterwards ca
   cluster.nodes.find((node) => node.port === victimPort)!.process.kill('SIGKILL');
   await sleep(500);
   await cluster.waitUntilHealthy(30_000);
-  const promoted = await cluster.masterOf(slotOf('failover:{k0}:v'));
+  const promoted = await cluster.masterOf(keyslot('failover:{k0}:v'));
   expect(promoted).not.toBe(victimPort);
   await sleep(1_500); // calls go on through and after the switch
   loading = false;

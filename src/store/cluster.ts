@@ -2,6 +2,7 @@ import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterT
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { withDeadline } from './deadline';
 import type { Script } from './script';
+import { slotOf } from './slot';
 import { shut } from './standalone';
 import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
@@ -17,8 +18,8 @@ const REFRESH_INTERVAL_MS = 250;
  * - scripts are loaded on every master after the first discovery and after every topology change;
  * - node-redis v4 refreshes its slot map only when a node answers MOVED or ASK, so after a master dies it
  *   would keep sending that slot's commands to the dead address. On a connection failure or CLUSTERDOWN
- *   this store sends a harmless EXISTS to other nodes until one answers MOVED, which makes node-redis
- *   rediscover the topology; the failed calls are answered without the cache meanwhile;
+ *   this store sends a harmless EXISTS for the key to the other masters until one answers MOVED, which
+ *   makes node-redis rediscover the topology; the failed calls are answered without the cache meanwhile;
  * - wake-ups use sharded pub/sub on a separate cluster connection; when the topology changes that
  *   connection is replaced and subscribers are told to subscribe again (waiters poll until then).
  */
@@ -124,9 +125,14 @@ export class ClusterStore implements Store {
     this.lastRefresh = Date.now();
     const before = masterAddresses(this.cluster);
     this.refreshing = (async () => {
-      // A node that does not own the key's slot answers MOVED, and node-redis then rediscovers.
-      for (let attempt = 0; attempt < 2 * this.cluster.masters.length + 2; attempt++) {
-        await withDeadline(this.cluster.sendCommand(undefined, true, ['EXISTS', key]), this.options.timeoutMs, 'EXISTS').catch(() => undefined);
+      // Ask the other masters about the key: one that does not own its slot answers MOVED, and node-redis
+      // then rediscovers. Each is addressed through a key of its own slots: node-redis' random routing
+      // spins forever when its node list is empty, so it is never used.
+      const owner = this.cluster.slots[slotOf(key)]?.master;
+      for (const master of this.cluster.masters.filter((m) => m !== owner)) {
+        const via = keyServedBy(this.cluster, master);
+        if (via === undefined) continue;
+        await withDeadline(this.cluster.sendCommand(via, true, ['EXISTS', key]), this.options.timeoutMs, 'EXISTS').catch(() => undefined);
         if (masterAddresses(this.cluster) !== before) break;
       }
       if (masterAddresses(this.cluster) !== before) this.topologyChanged();
@@ -184,6 +190,15 @@ export class ClusterStore implements Store {
 
 export function isCluster(value: unknown): value is RedisCluster {
   return typeof (value as RedisCluster)?.sSubscribe === 'function' && typeof (value as RedisCluster)?.getSlotMaster === 'function';
+}
+
+/** A key whose slot `master` serves, found by trying probe names (a few tries: a master serves ~1/3 of slots). */
+function keyServedBy(cluster: RedisCluster, master: unknown): string | undefined {
+  for (let i = 0; i < 1_000; i++) {
+    const key = `herdless:probe:${i}`;
+    if (cluster.slots[slotOf(key)]?.master === master) return key;
+  }
+  return undefined;
 }
 
 function masterAddresses(cluster: RedisCluster): string {
