@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
-import type { DemoRun } from './stampede-worker';
+import type { DemoMessage } from './stampede-worker';
 
 const USAGE = `npm run demo [-- options]
   --workers N     processes (default 4)
@@ -68,16 +68,16 @@ process.once('exit', () => {
   }
 });
 
-function ask(child: ChildProcess, job: DemoRun): Promise<number[]> {
+function ask<T>(child: ChildProcess, message: DemoMessage): Promise<T> {
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null) => reject(new Error(`worker ${child.pid} exited (${code})`));
     child.once('exit', onExit);
-    child.once('message', (reply: { latencies?: number[]; error?: string }) => {
+    child.once('message', (reply: T & { error?: string }) => {
       child.off('exit', onExit);
       if (reply.error) reject(new Error(`worker ${child.pid}: ${reply.error}`));
-      else resolve(reply.latencies!);
+      else resolve(reply);
     });
-    child.send(job);
+    child.send(message);
   });
 }
 
@@ -102,11 +102,13 @@ async function main(): Promise<void> {
   const rows: { strategy: string; runs: number; p50: number; p99: number; max: number }[] = [];
   try {
     for (const strategy of ['naive', 'herdless'] as const) {
-      const job = { strategy, url, namespace, key: `report:${strategy}`, counter: `${namespace}:runs:${strategy}`, requests, delayMs: delay };
-      // Far enough ahead that every worker is connected and waiting when the clock starts.
-      const startAt = Date.now() + 1500;
-      const latencies = (await Promise.all(children.map((child) => ask(child, { ...job, startAt })))).flat().sort((a, b) => a - b);
-      const runs = Number(await admin.get(job.counter));
+      const run = { strategy, url, namespace, key: `report:${strategy}`, counter: `${namespace}:runs:${strategy}`, requests, delayMs: delay };
+      // Every worker connects first; then all fire together, so the herd really arrives at once.
+      await Promise.all(children.map((child) => ask(child, { type: 'prepare', run })));
+      const startAt = Date.now() + 100;
+      const replies = await Promise.all(children.map((child) => ask<{ latencies: number[] }>(child, { type: 'go', startAt })));
+      const latencies = replies.flatMap((reply) => reply.latencies).sort((a, b) => a - b);
+      const runs = Number(await admin.get(run.counter));
       rows.push({ strategy, runs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] });
     }
   } finally {

@@ -16,50 +16,63 @@ export interface DemoRun {
   counter: string;
   requests: number;
   delayMs: number;
-  /** Epoch ms at which every process starts, so the herd arrives at once. */
-  startAt: number;
 }
+
+/** From the parent: get ready for a run (connect, warm up), then fire it at `startAt`. */
+export type DemoMessage = { type: 'prepare'; run: DemoRun } | { type: 'go'; startAt: number };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function run(job: DemoRun): Promise<number[]> {
+/** Connects and warms up, then returns the run: `requests` concurrent calls, timed one by one. */
+async function prepare(job: DemoRun): Promise<(startAt: number) => Promise<number[]>> {
   const client = createClient({ url: job.url });
   await client.connect();
   const cache = createCache({ redis: { url: job.url }, namespace: job.namespace });
-  try {
-    // Connect and load scripts before the clock starts.
-    await cache.get('warm-up');
-    const slowFunction = async () => {
-      await client.incr(job.counter);
-      await sleep(job.delayMs);
-      return { report: 'expensive', computedBy: process.pid };
-    };
-    // The usual code: look in the cache; on a miss compute and store. Every caller that misses computes.
-    const naive = async () => {
-      const cached = await client.get(`${job.namespace}:${job.key}`);
-      if (cached !== null) return JSON.parse(cached);
-      const value = await slowFunction();
-      await client.set(`${job.namespace}:${job.key}`, JSON.stringify(value), { PX: 60_000 });
-      return value;
-    };
-    const call = job.strategy === 'naive' ? naive : () => cache.getOrSet(job.key, slowFunction);
-    await sleep(job.startAt - Date.now());
-    return await Promise.all(
-      Array.from({ length: job.requests }, async () => {
-        const started = performance.now();
-        await call();
-        return performance.now() - started;
-      }),
-    );
-  } finally {
-    await cache.close();
-    await client.quit();
-  }
+  // Connect and load scripts before the clock starts.
+  await cache.get('warm-up');
+  const slowFunction = async () => {
+    await client.incr(job.counter);
+    await sleep(job.delayMs);
+    return { report: 'expensive', computedBy: process.pid };
+  };
+  // The usual code: look in the cache; on a miss compute and store. Every caller that misses computes.
+  const naive = async () => {
+    const cached = await client.get(`${job.namespace}:${job.key}`);
+    if (cached !== null) return JSON.parse(cached);
+    const value = await slowFunction();
+    await client.set(`${job.namespace}:${job.key}`, JSON.stringify(value), { PX: 60_000 });
+    return value;
+  };
+  const call = job.strategy === 'naive' ? naive : () => cache.getOrSet(job.key, slowFunction);
+  return async (startAt) => {
+    try {
+      await sleep(startAt - Date.now());
+      return await Promise.all(
+        Array.from({ length: job.requests }, async () => {
+          const started = performance.now();
+          await call();
+          return performance.now() - started;
+        }),
+      );
+    } finally {
+      await cache.close();
+      await client.quit();
+    }
+  };
 }
 
-process.on('message', (job: DemoRun) => {
-  run(job).then(
-    (latencies) => process.send?.({ latencies }),
+let armed: ((startAt: number) => Promise<number[]>) | undefined;
+
+process.on('message', (message: DemoMessage) => {
+  const step =
+    message.type === 'prepare'
+      ? prepare(message.run).then((run) => {
+          armed = run;
+          return { ready: true };
+        })
+      : armed!(message.startAt).then((latencies) => ({ latencies }));
+  step.then(
+    (reply) => process.send?.(reply),
     (error) => process.send?.({ error: String(error?.stack ?? error) }),
   );
 });
