@@ -138,21 +138,25 @@ export class Cache extends EventEmitter {
     await this.store.close();
   }
 
-  private async load(key: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
-    let bytes: Buffer | null;
-    try {
-      bytes = await this.store.get(this.keys.value(key));
-    } catch (error) {
-      return this.uncached(key, factory, error);
-    }
-    if (bytes !== null) {
-      const envelope = this.read(key, bytes);
-      if (envelope) {
-        this.emit('hit', key);
-        return envelope.value;
-      }
-    }
-    this.emit('miss', key);
+  // The hit path: one GET, then the decode. Written without async/await to keep it to the promises it needs.
+  private load(key: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
+    return this.store.get(this.keys.value(key)).then(
+      (bytes) => {
+        if (bytes !== null) {
+          const envelope = this.read(key, bytes);
+          if (envelope) {
+            this.emit('hit', key);
+            return envelope.value;
+          }
+        }
+        this.emit('miss', key);
+        return this.miss(key, factory, ttl);
+      },
+      (error) => this.uncached(key, factory, error),
+    );
+  }
+
+  private async miss(key: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];

@@ -1,6 +1,6 @@
 import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
-import { withDeadline } from './deadline';
+import { Deadlines, withDeadline } from './deadline';
 import type { Script } from './script';
 import { slotOf } from './slot';
 import { shut } from './standalone';
@@ -37,8 +37,10 @@ export class ClusterStore implements Store {
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
   private closed = false;
+  private readonly deadlines: Deadlines;
 
   constructor(redis: RedisCluster | RedisClusterOptions, private readonly options: StoreOptions) {
+    this.deadlines = new Deadlines(options.timeoutMs);
     if (isCluster(redis)) {
       this.cluster = redis;
       this.owned = false;
@@ -55,13 +57,13 @@ export class ClusterStore implements Store {
 
   get(key: string): Promise<Buffer | null> {
     if (!this.failFast) return this.whenConnected().then(() => this.get(key));
-    return this.watch(key, withDeadline(this.cluster.get(BUFFERS, key) as Promise<Buffer | null>, this.options.timeoutMs, 'GET'));
+    return this.watch(key, this.deadlines.bound(this.cluster.get(BUFFERS, key) as Promise<Buffer | null>, 'GET'));
   }
 
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.failFast) return this.whenConnected().then(() => this.run(script, keys, args, late));
     const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.router, script, keys, args, () => this.loadScripts(true)));
-    return this.watch(keys[0], withDeadline(call, this.options.timeoutMs, `script ${script.name}`, late));
+    return this.watch(keys[0], this.deadlines.bound(call, script.name, late));
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {

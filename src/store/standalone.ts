@@ -1,6 +1,6 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
-import { withDeadline } from './deadline';
+import { Deadlines, withDeadline } from './deadline';
 import type { Script } from './script';
 import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
@@ -26,8 +26,10 @@ export class StandaloneStore implements Store {
   private firstReady: Promise<void> | undefined;
   private subscriber: RedisClient | undefined;
   private closed = false;
+  private readonly deadlines: Deadlines;
 
   constructor(redis: RedisClient | RedisClientOptions, private readonly options: StoreOptions) {
+    this.deadlines = new Deadlines(options.timeoutMs);
     if (isClient(redis)) {
       this.client = redis;
       this.owned = false;
@@ -43,14 +45,14 @@ export class StandaloneStore implements Store {
 
   get(key: string): Promise<Buffer | null> {
     if (!this.client.isReady) return this.whenReady().then(() => this.get(key));
-    return withDeadline(this.client.get(BUFFERS, key), this.options.timeoutMs, 'GET');
+    return this.deadlines.bound(this.client.get(BUFFERS, key), 'GET');
   }
 
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));
     const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.client, script, keys, args));
-    return withDeadline(call, this.options.timeoutMs, `script ${script.name}`, late);
+    return this.deadlines.bound(call, script.name, late);
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
