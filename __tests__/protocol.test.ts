@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import { createCache, type Cache } from '../src';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
+import { leaseScripts } from '../src/lease/scripts';
 import { Monitor, tally } from './fixtures/monitor';
 
 // What each path costs in round trips, read from the server's MONITOR feed.
@@ -58,5 +59,29 @@ test('scripts are loaded when the connection becomes ready, so first calls do no
     expect(used.script).toBe(7);
   } finally {
     await fresh.close();
+  }
+});
+
+test('a woken waiter takes the value from the wake-up, without reading it back (values up to 64 KiB)', async () => {
+  const waiter = createCache({ redis: { url: redis.url }, namespace: 'counted' });
+  await waiter.get('connect');
+  try {
+    const { acquire, commit } = leaseScripts('PUBLISH');
+    for (const [key, value, readsAfterCommit] of [['small', 'x'.repeat(100), 0], ['large', 'x'.repeat(100_000), 1]] as const) {
+      const commands = await monitor.recordWithArguments(admin, async () => {
+        const started = new Promise<void>((resolve) => cache.once('lead', () => resolve()));
+        // 340 ms falls between the waiter's 4th and 5th poll (jittered backoff), so no poll races the wake-up.
+        const leading = cache.getOrSet(key, () => new Promise<string>((resolve) => setTimeout(() => resolve(value), 340)));
+        await started;
+        expect(await waiter.getOrSet(key, () => 'never')).toBe(value);
+        await leading;
+      });
+      const committed = commands.findIndex(([name, sha]) => name === 'evalsha' && sha === commit.sha);
+      expect(committed).toBeGreaterThan(0);
+      const after = commands.slice(committed + 1).filter(([name, sha]) => name === 'evalsha' && sha === acquire.sha);
+      expect(after).toHaveLength(readsAfterCommit);
+    }
+  } finally {
+    await waiter.close();
   }
 });

@@ -204,6 +204,12 @@ export class Cache extends EventEmitter {
     let stopListening: (() => void) | undefined = await this.waker.listen(family.channel, bell.ring);
     try {
       for (let attempt = 0; ; attempt++) {
+        // The leader's wake-up carries the value it committed: no round trip to read it back.
+        const pushed = bell.takeValue();
+        if (pushed) {
+          const envelope = this.read(key, pushed);
+          if (envelope) return envelope.value;
+        }
         let reply: ScriptReply[];
         try {
           reply = (await this.acquire(family, token, holder)) as ScriptReply[];
@@ -369,11 +375,20 @@ function pollDelay(attempt: number): number {
 class Bell {
   private rung = false;
   private wake: (() => void) | undefined;
+  private value: Buffer | undefined;
 
-  readonly ring = (): void => {
+  /** A wake-up; one that ends in a value ('v' + envelope, from commit or set) carries it. */
+  readonly ring = (message?: Buffer): void => {
+    if (message && message[0] === 0x76) this.value = message.subarray(1);
     this.rung = true;
     this.wake?.();
   };
+
+  takeValue(): Buffer | undefined {
+    const value = this.value;
+    this.value = undefined;
+    return value;
+  }
 
   sleep(ms: number): Promise<void> {
     if (this.rung) {

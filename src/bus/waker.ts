@@ -2,8 +2,8 @@ import { withDeadline } from '../store/deadline';
 import type { Store } from '../store/store';
 
 interface Channel {
-  readonly wakers: Set<() => void>;
-  readonly listener: () => void;
+  readonly wakers: Set<(message: Buffer) => void>;
+  readonly listener: (message: Buffer) => void;
   readonly subscribed: Promise<void>;
 }
 
@@ -22,7 +22,7 @@ export class Waker {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  async listen(name: string, wake: () => void): Promise<() => void> {
+  async listen(name: string, wake: (message: Buffer) => void): Promise<() => void> {
     let channel = this.channels.get(name);
     if (!channel) channel = this.subscribe(name);
     const joined = channel;
@@ -47,9 +47,9 @@ export class Waker {
   }
 
   private subscribe(name: string): Channel {
-    const wakers = new Set<() => void>();
-    const listener = () => {
-      for (const wake of wakers) wake();
+    const wakers = new Set<(message: Buffer) => void>();
+    const listener = (message: Buffer) => {
+      for (const wake of wakers) wake(message);
     };
     const subscribed = this.store.subscribe(name, listener);
     const channel: Channel = { wakers, listener, subscribed };

@@ -2,6 +2,8 @@ import { script, type Script } from '../store/script';
 
 type Publish = 'PUBLISH' | 'SPUBLISH';
 
+const PUSH_LIMIT = 64 * 1024;
+
 /*
  * The lease protocol, one script per step. Every key a script touches arrives in KEYS and all of them carry
  * the same hash tag ({key}), so each script touches a single cluster slot.
@@ -15,6 +17,10 @@ type Publish = 'PUBLISH' | 'SPUBLISH';
  * Fence: a value is written only by the caller whose token the lease still holds. A lease that expired,
  * was taken over, or was voided by delete()/set() cannot write, so an older computation never replaces a
  * newer value or an invalidation.
+ *
+ * A wake-up after a write carries the envelope ('v' + envelope) when it is at most PUSH_LIMIT bytes, so a
+ * woken waiter needs no round trip to read it; larger values are left for waiters to read (a big message to
+ * every subscriber could trip Redis' pub/sub output buffer limits).
  *
  * Wake-ups go out with PUBLISH, or SPUBLISH in a cluster (the message then stays in the slot's shard). They
  * are sent with pcall: a server without sharded pub/sub still writes, and waiters fall back to polling.
@@ -62,7 +68,11 @@ const commit = (publish: Publish) => script(
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
-redis.pcall('${publish}', KEYS[3], ARGV[1])
+if #ARGV[2] <= ${PUSH_LIMIT} then
+  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[2])
+else
+  redis.pcall('${publish}', KEYS[3], ARGV[1])
+end
 return 1
 `,
 );
@@ -106,7 +116,11 @@ const overwrite = (publish: Publish) => script(
   `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2])
-redis.pcall('${publish}', KEYS[3], '')
+if #ARGV[1] <= ${PUSH_LIMIT} then
+  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1])
+else
+  redis.pcall('${publish}', KEYS[3], '')
+end
 return 1
 `,
 );

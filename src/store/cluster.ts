@@ -67,11 +67,11 @@ export class ClusterStore implements Store {
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
-    await (await this.pubSub()).sSubscribe(channel, listener);
+    await (await this.pubSub()).sSubscribe(channel, listener, true);
   }
 
   async unsubscribe(channel: string, listener: Listener): Promise<void> {
-    await (await this.subscriber)?.sUnsubscribe(channel, listener);
+    await (await this.subscriber)?.sUnsubscribe(channel, listener, true);
   }
 
   async close(): Promise<void> {

@@ -56,11 +56,11 @@ export class StandaloneStore implements Store {
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
-    await (await this.pubSub()).subscribe(channel, listener);
+    await (await this.pubSub()).subscribe(channel, listener, true);
   }
 
   async unsubscribe(channel: string, listener: Listener): Promise<void> {
-    await this.subscriber?.unsubscribe(channel, listener);
+    await this.subscriber?.unsubscribe(channel, listener, true);
   }
 
   /** A dedicated pub/sub connection, created on first use and owned by this store. */

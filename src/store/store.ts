@@ -3,7 +3,7 @@ import type { Script } from './script';
 
 export type ScriptReply = null | number | Buffer | ScriptReply[];
 export type ScriptArg = string | Buffer;
-export type Listener = (message: string) => void;
+export type Listener = (message: Buffer) => void;
 
 export interface StoreOptions {
   /** The longest one command may take before the caller answers without the cache. */
