@@ -234,6 +234,7 @@ describe('bad input is a typed error naming the option and the fix', () => {
     const c = cache();
     await expect(c.getOrSet('', () => 1)).rejects.toThrow(/option 'key' must be a non-empty string; got ''/);
     await expect(c.getOrSet(42 as never, () => 1)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(c.getOrSet('}x', () => 1)).rejects.toThrow(/must be a string that does not start with '\}'/);
     await expect(c.getOrSet('k', 'value' as never)).rejects.toThrow(/option 'factory' must be a function/);
     await expect(c.getOrSet('k', () => 1, { ttl: '1 hour' as never })).rejects.toThrow(/option 'ttl'/);
     await expect(c.getOrSet('k', () => 1, { tl: 5 } as never)).rejects.toThrow(/unknown option 'tl'/);

@@ -5,6 +5,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { performance } from 'node:perf_hooks';
+import { v8Codec as herdlessDefault } from '../src/codec/v8';
 
 type Codec = { encode(value: unknown): Buffer; decode(bytes: Buffer): unknown };
 
@@ -66,3 +67,27 @@ for (const [label, value] of [['profile (7 fields, a Date)', profile], ['report 
 }
 console.log(`Node ${process.version}\n`);
 console.log(rows.join('\n'));
+
+// The default codec decides per value: JSON text for JSON-exact values, V8 for the rest. Decode-only cost,
+// which is what every cache hit pays.
+
+function decodeCost(value: unknown, ms = 1_000) {
+  const bytes = herdlessDefault.encode(value);
+  for (let i = 0; i < 2_000; i++) herdlessDefault.decode(bytes);
+  let ops = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    herdlessDefault.decode(bytes);
+    ops++;
+  }
+  return { us: ((performance.now() - start) * 1000) / ops, stored: bytes[0] === 0xff ? 'V8' : 'JSON text' };
+}
+
+const decodeRows = ['| value | stored as | decode µs |', '|---|---|---:|'];
+const { createdAt, ...jsonProfile } = profile;
+for (const [label, value] of [['profile without its Date', { ...jsonProfile, createdAt: createdAt.toISOString() }], ['profile with its Date', profile]] as const) {
+  const { us, stored } = decodeCost(value);
+  decodeRows.push(`| ${label} | ${stored} | ${us.toFixed(2)} |`);
+}
+console.log('\nDefault codec (decode only):\n');
+console.log(decodeRows.join('\n'));

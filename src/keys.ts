@@ -5,7 +5,8 @@ import { InvalidOptionError } from './errors';
  * and the error keys of one key always live in one cluster slot, while different keys spread over slots.
  * The namespace may not contain braces (Redis would take the first {...} as the tag), so the tag always
  * starts at our brace; a brace inside the user's key can only end the tag early, identically for every
- * name of the family, which still keeps them together.
+ * name of the family, which still keeps them together. A key may not start with '}', which would leave
+ * the tag empty.
  */
 export interface KeyFamily {
   readonly value: string;
@@ -47,5 +48,10 @@ export function checkNamespace(namespace: unknown): string {
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new InvalidOptionError('key', key, 'a non-empty string');
+  }
+  // '{}' is no hash tag to Redis: each name of the family would hash on its own and scripts touching
+  // them would fail in a cluster with CROSSSLOT.
+  if (key.charCodeAt(0) === 0x7d) {
+    throw new InvalidOptionError('key', key, "a string that does not start with '}' (Redis Cluster would see an empty hash tag); prefix it, e.g. 'k:' + key");
   }
 }
