@@ -2,9 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from './lib/args';
 import { cleanup, stopping } from './lib/cleanup';
+import { benchCluster } from './lib/cluster';
 import { environment } from './lib/environment';
 import { startWorkers, stopWorkers } from './lib/fleet';
-import { benchRedis, redisVersion } from './lib/redis';
+import { benchRedis, redisVersion, standaloneTarget } from './lib/redis';
+import { sleep } from './lib/time';
 import { runHerd, type HerdRow } from './phases/herd';
 import { runHits, type HitsRow } from './phases/hits';
 import { runMemory, type MemoryRow } from './phases/memory';
@@ -12,11 +14,11 @@ import { runMiss, type MissRow } from './phases/miss';
 import type { Results } from './report/results';
 import { render } from './render';
 import { targets } from './report/targets';
-import { STRATEGIES, strategy } from './strategies';
+import { STRATEGIES, isHerdless, strategy } from './strategies';
 
 /*
- * npm run bench [-- --quick]: starts its own Redis and worker processes, runs the herd, hit, miss and
- * memory phases, and writes <run>.json, <run>.md and <run>.svg under bench/results/ (bench/render.ts
+ * npm run bench [-- --quick]: starts its own Redis, Redis Cluster (for the herd's cluster row) and worker
+ * processes, runs the herd, hit, miss and memory phases, and writes <run>.json, <run>.md and <run>.svg under bench/results/ (bench/render.ts
  * remakes the last two from the JSON). Everything it
  * starts is stopped on exit, error or interrupt (lib/cleanup.ts).
  */
@@ -29,8 +31,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
   const selected = args.strategies ? args.strategies.map(strategy) : STRATEGIES;
+  // Strategies on Redis Cluster run in the herd phase only; the other phases compare on one server.
+  const standalone = selected.filter((s) => s.topology !== 'cluster');
+  const needsCluster = args.phases.has('herd') && selected.some((s) => s.topology === 'cluster');
+  const measured = needsCluster ? selected : standalone;
   const { redis, admin } = await benchRedis();
-  log(`Redis on ${redis.url}; strategies: ${selected.map((s) => s.name).join(', ')}`);
+  log(`Redis on ${redis.url}; strategies: ${measured.map((s) => s.name).join(', ')}`);
 
   let herd: HerdRow[] = [];
   let hits: HitsRow[] = [];
@@ -38,17 +44,22 @@ async function main(): Promise<void> {
   let memory: MemoryRow | undefined;
   // Starting a worker (compiling TypeScript on the fly) is the slowest part of a quick run, so the herd's
   // workers serve every phase; --expose-gc lets the memory phase collect before it measures.
-  const workers = await startWorkers(args.phases.has('herd') ? args.processes : 1, ['--expose-gc']);
+  // The cluster (about 7 s to form) starts while the workers compile, before anything is measured.
+  const [workers, cluster] = await Promise.all([
+    startWorkers(args.phases.has('herd') ? args.processes : 1, ['--expose-gc']),
+    needsCluster ? benchCluster() : Promise.resolve(undefined),
+  ]);
+  if (cluster) log(`Redis Cluster on ${cluster.rootNodes!.map((n) => n.url.replace('redis://', '')).join(', ')}`);
   const [first] = workers;
   if (args.phases.has('herd')) {
-    herd = await runHerd(admin, workers, selected, { url: redis.url, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
+    herd = await runHerd(workers, measured, { redis: standaloneTarget(redis.url, admin), cluster, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
   }
   if (args.phases.has('hits')) {
     for (const concurrency of args.hitConcurrency) {
-      hits.push(...(await runHits(admin, first, redis.url, selected, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
+      hits.push(...(await runHits(admin, first, redis.url, standalone, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
     }
   }
-  if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, selected, { samples: args.missSamples, probes: 5 }, log);
+  if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, standalone, { samples: args.missSamples, probes: 5 }, log);
   if (args.phases.has('memory')) {
     await admin.flushAll();
     memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
@@ -60,9 +71,9 @@ async function main(): Promise<void> {
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
     startedAt,
     durationSeconds: Math.round((Date.now() - started) / 1000),
-    environment: environment(await redisVersion(admin), ['redis', ...selected.flatMap((s) => s.packages)]),
+    environment: environment(await redisVersion(admin), ['redis', ...measured.flatMap((s) => s.packages)]),
     settings: { ...args, phases: [...args.phases], out: undefined },
-    strategies: selected.map((s) => ({ name: s.name, setup: s.setup })),
+    strategies: measured.map((s) => ({ name: s.name, setup: s.setup })),
     herd,
     hits,
     miss,
@@ -70,11 +81,11 @@ async function main(): Promise<void> {
   };
   const results: Results = { ...partial, targets: targets(partial) };
   write(args.out, results);
-  // The smoke test's verdict: herdless must compute once per herd and answer every call. Timings are
-  // reported, not judged here, since a shared CI machine makes them noisy.
-  const broken = herd.filter((r) => r.strategy === 'herdless' && (r.factoryRuns !== 1 || r.failed > 0 || !r.equalValues));
+  // The smoke test's verdict: herdless (standalone and cluster) must compute once per herd and answer
+  // every call. Timings are reported, not judged here, since a shared CI machine makes them noisy.
+  const broken = herd.filter((r) => isHerdless(r.strategy) && (r.factoryRuns !== 1 || r.failed > 0 || !r.equalValues));
   if (broken.length) {
-    console.error(`herdless misbehaved in the herd: ${broken.map((r) => `${r.deltaMs} ms: ${r.factoryRuns} runs, ${r.failed} failed, equal values ${r.equalValues}`).join('; ')}`);
+    console.error(`herdless misbehaved in the herd: ${broken.map((r) => `${r.strategy} ${r.deltaMs} ms: ${r.factoryRuns} runs, ${r.failed} failed, equal values ${r.equalValues}`).join('; ')}`);
     process.exitCode = 1;
   }
 }
@@ -92,6 +103,9 @@ function write(dir: string, results: Results): void {
 main().then(
   () => cleanup(),
   async (error) => {
+    // Ctrl-C reaches the workers and servers too, and their deaths can be seen before the signal itself:
+    // give it a moment, so an interrupt is reported as one rather than as the failures it caused.
+    await sleep(100);
     if (!stopping()) console.error(error);
     await cleanup();
     process.exit(1);

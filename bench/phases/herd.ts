@@ -1,4 +1,4 @@
-import { commandCounts, commandsBetween, type AdminClient } from '../lib/redis';
+import type { RedisTarget } from '../lib/redis';
 import type { Worker } from '../lib/fleet';
 import { max, percentile, round } from '../lib/stats';
 import { sleep } from '../lib/time';
@@ -35,7 +35,9 @@ export interface HerdRow {
 }
 
 export interface HerdOptions {
-  url: string;
+  /** The standalone server, and the cluster for strategies whose topology is 'cluster'. */
+  redis: RedisTarget;
+  cluster: RedisTarget | undefined;
   deltasMs: number[];
   callers: number;
   ttlMs: number;
@@ -45,17 +47,20 @@ export interface HerdOptions {
 }
 
 /** P workers x C callers on one cold key, for every strategy and factory time. */
-export async function runHerd(admin: AdminClient, workers: Worker[], strategies: readonly Strategy[], options: HerdOptions, log: (line: string) => void): Promise<HerdRow[]> {
+export async function runHerd(workers: Worker[], strategies: readonly Strategy[], options: HerdOptions, log: (line: string) => void): Promise<HerdRow[]> {
   const rows: HerdRow[] = [];
   for (const deltaMs of options.deltasMs) {
     for (const strategy of strategies) {
+      const redis = strategy.topology === 'cluster' ? options.cluster : options.redis;
+      if (!redis) throw new Error(`${strategy.name} runs on Redis Cluster, and no cluster was started`);
       const results: HerdResult[][] = [];
       const commands = new Map<string, number>();
       for (let repeat = 0; repeat < options.repeats; repeat++) {
-        await admin.flushAll();
+        await redis.flushAll();
         const namespace = `herd-${deltaMs}-${strategy.name}-${repeat}`;
-        await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: { url: options.url, namespace, ttlMs: options.ttlMs } })));
-        const before = await commandCounts(admin);
+        const open = { url: redis.url, rootNodes: redis.rootNodes, namespace, ttlMs: options.ttlMs };
+        await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: open })));
+        const before = await redis.commandCounts();
         const startAt = Date.now() + 250;
         results.push(
           await Promise.all(
@@ -64,7 +69,7 @@ export async function runHerd(admin: AdminClient, workers: Worker[], strategies:
         );
         // Work a call leaves behind (unsubscribing, background writes) belongs to its cost.
         await sleep(100);
-        for (const [name, calls] of commandsBetween(before, await commandCounts(admin))) commands.set(name, (commands.get(name) ?? 0) + calls);
+        for (const [name, calls] of redis.commandsBetween(before, await redis.commandCounts())) commands.set(name, (commands.get(name) ?? 0) + calls);
         await Promise.all(workers.map((w) => w.request({ type: 'close' })));
       }
       const row = summarize(strategy.name, deltaMs, workers.length, options.callers, results, commands);

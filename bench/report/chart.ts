@@ -71,7 +71,7 @@ function panel(
   const barW = Math.min(22, (groupW - 8) / deltas.length);
   strategies.forEach((name, s) => {
     const gx = left + s * groupW;
-    if (name === 'herdless') out.push(`<rect x="${gx + 1}" y="${M.top}" width="${groupW - 2}" height="${plotH}" fill="#eef6ee"/>`);
+    if (name.startsWith('herdless')) out.push(`<rect x="${gx + 1}" y="${M.top}" width="${groupW - 2}" height="${plotH}" fill="#eef6ee"/>`);
     const barsX = gx + (groupW - barW * deltas.length) / 2;
     deltas.forEach((d, i) => {
       const row = rows.find((r) => r.strategy === name && r.deltaMs === d);
@@ -86,7 +86,7 @@ function panel(
     });
     const lx = gx + groupW / 2;
     const ly = M.top + plotH + 14;
-    out.push(`<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})"${name === 'herdless' ? ' font-weight="bold"' : ''}>${escape(name)}</text>`);
+    out.push(`<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})"${name.startsWith('herdless') ? ' font-weight="bold"' : ''}>${escape(name)}</text>`);
   });
   return out.join('\n');
 }

@@ -28,7 +28,14 @@ export function markdown(results: Results, chartFile: string | undefined): strin
         `| ${r.strategy} | ${r.deltaMs} ms | ${r.factoryRuns} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.p99OverDeltaMs} | ${r.handoffP50Ms === undefined ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms}`} | ${r.commandsPerCall} | ${r.equalValues ? 'yes' : `no (${r.distinctValues})`} |`,
       );
     }
-    lines.push('', 'Factory runs: the most in any herd of the row (the function counts its runs in each process). Latencies pool every herd of the row, each measured from the moment the process fired its callers. Hand-off: how long after the first factory run returned the callers of processes that ran no factory got their answer (- where every process computed). Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller of a herd got the same value (type and content); the number is the most distinct values in one herd.', '');
+    lines.push(
+      '',
+      'Factory runs: the most in any herd of the row (the function counts its runs in each process). Latencies pool every herd of the row, each measured from the moment the process fired its callers. Hand-off: how long after the first factory run returned the callers of processes that ran no factory got their answer (- where every process computed). Redis cmds/call counts every command Redis ran (INFO commandstats), those inside scripts included. Equal values: whether every caller of a herd got the same value (type and content); the number is the most distinct values in one herd.' +
+        (results.herd.some((r) => r.strategy === 'herdless-cluster')
+          ? ' herdless-cluster: the same herd against a local Redis Cluster (3 masters + 3 replicas on this machine), its commands summed over the masters (the replicas\' REPLCONF acknowledgements left out).'
+          : ''),
+      '',
+    );
   }
   if (results.hits.length) {
     lines.push('## Hits against raw GET of the same key on the same connection', '');

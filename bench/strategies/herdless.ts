@@ -6,7 +6,7 @@ import type { Strategy } from './strategy';
 /** herdless with its defaults, on a node-redis client the benchmark owns (so hits can be compared on it). */
 export const herdless: Strategy = {
   name: 'herdless',
-  setup: 'createCache({ redis: client, namespace, ttl }); defaults otherwise (v8 codec, lease 10s, wait 30s)',
+  setup: 'createCache({ redis: client, namespace, ttl }); defaults otherwise (JSON text or V8 codec, lease 10s, wait 30s)',
   packages: ['redis'],
   async open({ url, namespace, ttlMs }) {
     const client = createClient({ url });

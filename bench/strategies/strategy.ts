@@ -9,6 +9,8 @@ export interface CacheUnderTest {
 
 export interface OpenOptions {
   url: string;
+  /** The cluster's nodes, given to strategies that run against Redis Cluster. */
+  rootNodes?: { url: string }[];
   /** Prefix for every key, so runs never see each other's data. */
   namespace: string;
   ttlMs: number;
@@ -21,5 +23,10 @@ export interface Strategy {
   readonly setup: string;
   /** npm packages whose versions the report records. */
   readonly packages: readonly string[];
+  /**
+   * 'cluster': runs against the run's Redis Cluster, in the herd phase only (the other phases compare
+   * strategies on one standalone server). Default 'standalone'.
+   */
+  readonly topology?: 'standalone' | 'cluster';
   open(options: OpenOptions): Promise<CacheUnderTest>;
 }
