@@ -69,7 +69,22 @@ export class Deadlines {
   }
 }
 
-/** A one-off bound, for waits that are not Redis commands on the hot path (connecting, subscribing). */
+/**
+ * A one-off bound, for waits off the hot path (connecting, subscribing, loading scripts): its own timer,
+ * cleared as soon as the wait ends, so nothing outlives the wait.
+ */
 export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Deadlines(ms).bound(promise, what);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
