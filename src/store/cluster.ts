@@ -24,7 +24,6 @@ const REFRESH_INTERVAL_MS = 250;
  *   connection is replaced and subscribers are told to subscribe again (waiters poll until then).
  */
 export class ClusterStore implements Store {
-  readonly publishCommand = 'SPUBLISH';
   /** Called when existing subscriptions may have been lost and should be made again. */
   onSubscriptionsLost: () => void = () => undefined;
   private readonly cluster: RedisCluster;

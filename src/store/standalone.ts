@@ -16,7 +16,6 @@ export type RedisClient = RedisClientType<any, any, any>;
  *   answered by resending the script with EVAL, which also caches it again.
  */
 export class StandaloneStore implements Store {
-  readonly publishCommand = 'PUBLISH';
   private readonly client: RedisClient;
   private readonly owned: boolean;
   // Set once the connection has been up, or the first connection attempt ran out of time: from then

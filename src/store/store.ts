@@ -19,8 +19,6 @@ export interface StoreOptions {
  * caller gave up, so the caller can undo what the script did.
  */
 export interface Store {
-  /** 'PUBLISH' standalone; 'SPUBLISH' in a cluster, so a wake-up stays inside its slot's shard. */
-  readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   get(key: string): Promise<Buffer | null>;
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
   /** Resolves once the server confirmed the subscription. */
