@@ -186,3 +186,17 @@ test("a user's own client with node-redis' offline queue: calls do not wait in t
   expect(await borrowed.getOrSet('k', () => 'again')).toBe('recomputed');
   await own.quit();
 });
+
+test('a burst of 5,000 concurrent misses in one process is not taken for a dead Redis: every value is cached', async () => {
+  // With a short commandTimeout the burst queues behind itself far longer than 100 ms while Redis keeps
+  // answering; giving up on those calls would send every one of them to the database.
+  const { cache: burst, errors } = cache('burst', { commandTimeout: 100 });
+  await burst.get('connect');
+  let runs = 0;
+  const keys = Array.from({ length: 5_000 }, (_, i) => `k${i}`);
+  const values = await Promise.all(keys.map((key, i) => burst.getOrSet(key, async () => (runs++, i))));
+  expect(values).toEqual(keys.map((_, i) => i));
+  expect(runs).toBe(5_000);
+  expect(errors).toEqual([]);
+  expect(await admin.exists(keys.map((key) => `burst:{${key}}:v`))).toBe(5_000);
+});

@@ -32,7 +32,10 @@ export interface CacheOptions {
   };
   /** How values become bytes. Default: V8 structured clone (see README). */
   codec?: Codec;
-  /** The longest one Redis command may take before the call is answered without the cache. Default '1s'. */
+  /**
+   * How long Redis may answer nothing before waiting calls are answered without the cache (a command that
+   * takes over ten times this gives up regardless). Default '1s'.
+   */
   commandTimeout?: Duration;
 }
 

@@ -36,10 +36,10 @@ export class ClusterStore implements Store {
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
   private closed = false;
-  private readonly deadlines: Deadlines;
+  // One per master: a quiet master must not be hidden by the answers of the others.
+  private readonly deadlines = new Map<string, Deadlines>();
 
   constructor(redis: RedisCluster | RedisClusterOptions, private readonly options: StoreOptions) {
-    this.deadlines = new Deadlines(options.timeoutMs);
     if (isCluster(redis)) {
       this.cluster = redis;
       this.owned = false;
@@ -56,13 +56,13 @@ export class ClusterStore implements Store {
 
   get(key: string): Promise<Buffer | null> {
     if (!this.failFast) return this.whenConnected().then(() => this.get(key));
-    return this.watch(key, this.deadlines.bound(this.cluster.get(BUFFERS, key) as Promise<Buffer | null>, 'GET'));
+    return this.watch(key, this.deadlinesFor(key).bound(this.cluster.get(BUFFERS, key) as Promise<Buffer | null>, 'GET'));
   }
 
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.failFast) return this.whenConnected().then(() => this.run(script, keys, args, late));
     const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.router, script, keys, args, () => this.loadScripts(true)));
-    return this.watch(keys[0], this.deadlines.bound(call, script.name, late));
+    return this.watch(keys[0], this.deadlinesFor(keys[0]).bound(call, script.name, late));
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
@@ -93,6 +93,16 @@ export class ClusterStore implements Store {
     eval: (options: typeof BUFFERS, source: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
       this.cluster.sendCommand(keys[0], false, ['EVAL', source, String(keys.length), ...keys, ...args], options),
   };
+
+  private deadlinesFor(key: string): Deadlines {
+    const address = this.cluster.slots[slotOf(key)]?.master?.address ?? '';
+    let deadlines = this.deadlines.get(address);
+    if (!deadlines) {
+      deadlines = new Deadlines(this.options.timeoutMs, (error) => error instanceof ErrorReply);
+      this.deadlines.set(address, deadlines);
+    }
+    return deadlines;
+  }
 
   private discovered(): boolean {
     return this.cluster.isOpen && this.cluster.masters.length > 0;

@@ -1,4 +1,4 @@
-import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
+import { createClient, ErrorReply, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
 import type { Script } from './script';
@@ -28,7 +28,7 @@ export class StandaloneStore implements Store {
   private readonly deadlines: Deadlines;
 
   constructor(redis: RedisClient | RedisClientOptions, private readonly options: StoreOptions) {
-    this.deadlines = new Deadlines(options.timeoutMs);
+    this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply);
     if (isClient(redis)) {
       this.client = redis;
       this.owned = false;
