@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { Bell } from './bus/bell';
 import { Waker } from './bus/waker';
 import { EnvelopeFormat } from './envelope';
 import { ClosedError, EncodeError, InvalidOptionError, RedisUnavailableError, WaitTimeoutError } from './errors';
 import { KeyLayout, checkKey, type KeyFamily } from './keys';
 import { decodeFailure, encodeFailure } from './lease/failure';
+import { Lease, type LeaseContext } from './lease/lease';
 import { leaseScripts, type LeaseScripts } from './lease/scripts';
 import { callTtl, settings, type CacheOptions, type CallOptions, type Settings } from './options';
-import { SingleFlight } from './singleflight';
+import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, isCluster } from './store/cluster';
 import { StandaloneStore } from './store/standalone';
 import type { ScriptReply, Store } from './store/store';
@@ -41,10 +43,25 @@ const KIND_LEAD = 0x6c; // 'l'
  * One call of getOrSet, in order:
  *   GET value                      hit -> done (one round trip, no script)
  *   acquire(value, lease)          value | you lead | someone leads
- *   lead:  run the function, renewing the lease every leaseTtl/3; commit (fenced) or fail (shares the error)
+ *   lead:  run the function under a Lease (renewed, capped at maxHold); commit (fenced) or fail (shares the error)
  *   wait:  subscribe to the key's channel, then re-check with acquire until a value, an error or the lease
  *          comes free (takeover); woken by the channel, with jittered polling in case a message is lost.
  * Any Redis failure answers the call by running the function without the cache.
+ *
+ * Invariants (each is stated again where it is kept):
+ * - after delete() or set() resolves, or once this process sees its lease lost, no call that starts later
+ *   is handed a value computed before it: such calls never join the flight in flight (singleflight.ts);
+ * - a waiter takes a pushed value only from the lease its latest re-check saw, and the latest wake-up
+ *   wins (bus/bell.ts);
+ * - a lease always ends: committed, failed, released when Redis refuses the commit, released past
+ *   lease.maxHold, or expired when Redis cannot be reached at all (lease/lease.ts);
+ * - a same-process caller waits for another's computation no longer than a caller elsewhere (wait.timeout);
+ * - whatever a function throws is handed back to its caller as it is; waiters get a plain Error carrying
+ *   only allow-listed primitive fields (lease/failure.ts); nothing scheduled throws outside a promise;
+ * - an unreadable stored value counts as a miss inside the protocol: one caller leads and its commit
+ *   replaces it (lease/scripts.ts, acquire);
+ * - keys and durations are checked where they are passed: no two keys share a Redis entry (keys.ts), and
+ *   every duration fits a Node timer or a Redis expiry (duration.ts).
  */
 export class Cache extends EventEmitter {
   readonly namespace: string;
@@ -54,7 +71,8 @@ export class Cache extends EventEmitter {
   private readonly store: Store;
   private readonly scripts: LeaseScripts;
   private readonly waker: Waker;
-  private readonly flights = new SingleFlight<unknown>();
+  private readonly flights: SingleFlight<unknown>;
+  private readonly leases: LeaseContext;
   private closed = false;
 
   constructor(options?: CacheOptions) {
@@ -78,6 +96,18 @@ export class Cache extends EventEmitter {
       this.store = new StandaloneStore(redis, { timeoutMs, scripts: Object.values(this.scripts), onError });
       this.waker = new Waker(this.store, timeoutMs, onError);
     }
+    this.flights = new SingleFlight(this.settings.waitTimeoutMs);
+    const cache = this;
+    this.leases = {
+      store: this.store,
+      scripts: this.scripts,
+      leaseTtlMs: this.settings.leaseTtlMs,
+      maxHoldMs: this.settings.maxHoldMs,
+      get closed() {
+        return cache.closed;
+      },
+      fault: (error, key) => this.fault(error, key),
+    };
   }
 
   /**
@@ -90,7 +120,7 @@ export class Cache extends EventEmitter {
       checkKey(key);
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
       const ttl = callTtl(options, this.settings.ttlMs);
-      return this.flights.do(key, () => this.load(key, factory, ttl)) as Promise<Awaited<T>>;
+      return this.flights.do(key, (flight) => this.load(key, factory, ttl, flight), () => this.waitedTooLong(key, factory)) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -117,7 +147,7 @@ export class Cache extends EventEmitter {
     const ttl = callTtl(options, this.settings.ttlMs);
     const bytes = this.encode(key, value, ttl, 0);
     const family = this.keys.family(key);
-    await this.write('set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel], [bytes, String(ttl)]));
+    await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel], [bytes, String(ttl)]));
   }
 
   /**
@@ -128,7 +158,7 @@ export class Cache extends EventEmitter {
     if (this.closed) throw new ClosedError();
     checkKey(key);
     const family = this.keys.family(key);
-    return (await this.write('delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel], []))) === 1;
+    return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel], []))) === 1;
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
@@ -139,7 +169,7 @@ export class Cache extends EventEmitter {
   }
 
   // The hit path: one GET, then the decode. Written without async/await to keep it to the promises it needs.
-  private load(key: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
+  private load(key: string, factory: Factory<unknown>, ttl: number, flight: Flight<unknown>): Promise<unknown> {
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
         if (bytes !== null) {
@@ -150,31 +180,36 @@ export class Cache extends EventEmitter {
           }
         }
         this.emit('miss', key);
-        return this.miss(key, factory, ttl);
+        return this.miss(key, factory, ttl, flight, bytes ?? undefined);
       },
       (error) => this.uncached(key, factory, error),
     );
   }
 
-  private async miss(key: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
+  /** `unreadable`: bytes found at the key that this cache could not read; they count as a miss. */
+  private async miss(key: string, factory: Factory<unknown>, ttl: number, flight: Flight<unknown>, unreadable: Buffer | undefined): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
     try {
       // The first acquire has no lease to follow yet: the error key of the empty token never exists.
-      reply = (await this.acquire(family, token, '')) as ScriptReply[];
+      reply = (await this.acquire(key, family, token, '', unreadable)) as ScriptReply[];
     } catch (error) {
       return this.uncached(key, factory, error);
     }
     const kind = (reply[0] as Buffer)[0];
-    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, ttl);
+    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, ttl, flight);
     if (kind === KIND_VALUE) return this.found(key, reply[1] as Buffer, factory);
-    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, ttl);
+    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, ttl, flight);
   }
 
-  private async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
+  private async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, ttl: number, flight: Flight<unknown>): Promise<unknown> {
     this.emit('lead', key);
-    const stopRenewing = this.renewWhileRunning(key, family, token);
+    this.flights.computing(flight);
+    // Once the lease is lost (voided by an invalidation, taken over, past maxHold) the result may predate
+    // an invalidation: later calls in this process must not join it.
+    const lease = new Lease(this.leases, key, family, token, () => this.flights.detach(flight));
+    lease.hold();
     const started = performance.now();
     let value: unknown;
     let bytes: Buffer;
@@ -182,56 +217,56 @@ export class Cache extends EventEmitter {
       value = await factory();
       bytes = this.encode(key, value, ttl, performance.now() - started);
     } catch (error) {
-      stopRenewing();
-      await this.share(key, family, token, error);
+      // Whatever was thrown goes back to the caller as it is; the waiters get a readable copy.
+      lease.stop();
+      await lease.fail(encodeFailure(error, this.settings.errorFields));
       throw error;
     }
-    stopRenewing();
-    const commit = () => this.store.run(this.scripts.commit, [family.value, family.lease, family.channel], [token, bytes, String(ttl)]);
-    try {
-      if ((await commit()) === 0) this.emit('fence', key);
-    } catch (error) {
-      this.fault(error, key);
-      this.retryInBackground(commit);
-    }
+    lease.stop();
+    if ((await lease.commit(bytes, ttl)) === false) this.emit('fence', key);
     return value;
   }
 
-  private async wait(key: string, family: KeyFamily, token: string, holder: string, factory: Factory<unknown>, ttl: number): Promise<unknown> {
+  private async wait(key: string, family: KeyFamily, token: string, holder: string, factory: Factory<unknown>, ttl: number, flight: Flight<unknown>): Promise<unknown> {
     this.emit('wait', key);
     const deadline = Date.now() + this.settings.waitTimeoutMs;
     const bell = new Bell();
     let stopListening: (() => void) | undefined = await this.waker.listen(family.channel, bell.ring);
+    let unreadable: Buffer | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
         // The leader's wake-up carries the value it committed: no round trip to read it back.
-        const pushed = bell.takeValue();
+        const pushed = bell.takeValue(holder);
         if (pushed) {
           const envelope = this.read(key, pushed);
           if (envelope) return envelope.value;
         }
         let reply: ScriptReply[];
         try {
-          reply = (await this.acquire(family, token, holder)) as ScriptReply[];
+          reply = (await this.acquire(key, family, token, holder, unreadable)) as ScriptReply[];
         } catch (error) {
           return await this.uncached(key, factory, error);
         }
         const kind = (reply[0] as Buffer)[0];
-        if (kind === KIND_VALUE) return await this.found(key, reply[1] as Buffer, factory);
+        if (kind === KIND_VALUE) {
+          const envelope = this.read(key, reply[1] as Buffer);
+          if (envelope) return envelope.value;
+          // Re-check at once, asking to lead over the unreadable bytes; a second unreadable value is left alone.
+          if (unreadable) return await this.uncached(key, factory, undefined);
+          unreadable = reply[1] as Buffer;
+          continue;
+        }
         if (kind === KIND_ERROR) throw decodeFailure(reply[1] as Buffer);
         if (kind === KIND_LEAD) {
           stopListening();
           stopListening = undefined;
-          this.emit('takeover', key);
-          return await this.lead(key, family, token, factory, ttl);
+          if (!unreadable) this.emit('takeover', key);
+          return await this.lead(key, family, token, factory, ttl, flight);
         }
         holder = (reply[1] as Buffer).toString();
         const leaseLeft = reply[2] as number;
         const left = deadline - Date.now();
-        if (left <= 0) {
-          if (this.settings.onTimeout === 'throw') throw new WaitTimeoutError(key, this.settings.waitTimeoutMs);
-          return await factory();
-        }
+        if (left <= 0) return await this.waitedTooLong(key, factory);
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
         await bell.sleep(Math.min(pollDelay(attempt), left, leaseLeft > 0 ? leaseLeft + 2 : Infinity));
       }
@@ -240,70 +275,23 @@ export class Cache extends EventEmitter {
     }
   }
 
-  private acquire(family: KeyFamily, token: string, holder: string): Promise<ScriptReply> {
+  /** A caller waited `wait.timeout` for another caller's computation. */
+  private async waitedTooLong(key: string, factory: Factory<unknown>): Promise<unknown> {
+    if (this.settings.onTimeout === 'throw') throw new WaitTimeoutError(key, this.settings.waitTimeoutMs);
+    return factory();
+  }
+
+  private acquire(key: string, family: KeyFamily, token: string, holder: string, unreadable: Buffer | undefined): Promise<ScriptReply> {
+    const lease = String(this.settings.leaseTtlMs);
     return this.store.run(
       this.scripts.acquire,
       [family.value, family.lease, family.failure(holder)],
-      [token, String(this.settings.leaseTtlMs)],
+      unreadable ? [token, lease, unreadable] : [token, lease],
       // The caller gave up on this reply and answered without the cache: hand back a lease it got late.
       (late) => {
-        if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) this.giveBack(family, token);
+        if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) new Lease(this.leases, key, family, token).release();
       },
     );
-  }
-
-  private renewWhileRunning(key: string, family: KeyFamily, token: string): () => void {
-    const leaseTtl = this.settings.leaseTtlMs;
-    const timer = setInterval(() => {
-      this.store.run(this.scripts.renew, [family.lease], [token, String(leaseTtl)]).then(
-        (renewed) => {
-          // Lost (expired, taken over or voided): stop renewing; the commit will be fenced.
-          if (renewed === 0) clearInterval(timer);
-        },
-        (error) => this.fault(error, key),
-      );
-    }, Math.max(1, Math.floor(leaseTtl / 3)));
-    timer.unref();
-    return () => clearInterval(timer);
-  }
-
-  /** Ends the lease and leaves the error for this lease's waiters in every process. */
-  private async share(key: string, family: KeyFamily, token: string, error: unknown): Promise<void> {
-    const fail = () => this.store.run(this.scripts.fail, [family.lease, family.failure(token), family.channel], [token, encodeFailure(error), String(this.settings.leaseTtlMs)]);
-    try {
-      await fail();
-    } catch (failure) {
-      this.fault(failure, key);
-      this.retryInBackground(fail);
-    }
-  }
-
-  private giveBack(family: KeyFamily, token: string): void {
-    const release = () => this.store.run(this.scripts.release, [family.lease, family.channel], [token]);
-    release().catch((error) => {
-      this.fault(error, undefined);
-      this.retryInBackground(release);
-    });
-  }
-
-  /**
-   * Ending a lease must not depend on Redis answering right then: a lease left behind (its commit lost in
-   * a failover or a timeout) would hold every waiter until it expires. The step is fenced by the token,
-   * so repeating it is safe; retries stop when one goes through or the lease would have expired anyway.
-   */
-  private retryInBackground(step: () => Promise<unknown>): void {
-    const giveUpAt = Date.now() + this.settings.leaseTtlMs;
-    let delay = 100;
-    const attempt = () => {
-      if (this.closed || Date.now() + delay > giveUpAt) return;
-      setTimeout(() => {
-        step().catch(() => {
-          delay = Math.min(delay * 2, 1_000);
-          attempt();
-        });
-      }, delay).unref();
-    };
-    attempt();
   }
 
   /** A value found by a script; unreadable bytes are answered by computing without the cache. */
@@ -339,18 +327,32 @@ export class Cache extends EventEmitter {
     }
   }
 
-  private async write<T>(what: string, pending: Promise<T>): Promise<T> {
+  /**
+   * A write that invalidates what was computed before it. Once it has resolved (or failed: the data may
+   * have changed all the same), no later call in this process joins a call already in flight for the key.
+   */
+  private async invalidation<T>(key: string, what: string, pending: Promise<T>): Promise<T> {
     try {
       return await pending;
     } catch (error) {
       if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
       throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
+    } finally {
+      this.flights.detachKey(key);
     }
   }
 
-  /** 'error' is only emitted to listeners: an EventEmitter without one would throw and crash the caller. */
+  /**
+   * 'error' is only emitted to listeners: an EventEmitter without one would throw and crash the caller.
+   * A listener that throws is ignored: faults are reported from timers, where a throw would crash the process.
+   */
   private fault(error: unknown, key: string | undefined): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error, key);
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error, key);
+    } catch {
+      // the listener's own failure; nothing herdless can do with it
+    }
   }
 }
 
@@ -369,41 +371,4 @@ export function createCache(options?: CacheOptions): Cache {
 /** Polling backoff for a waiter whose wake-up may have been lost: 50 ms growing to 1 s, jittered by ±20%. */
 function pollDelay(attempt: number): number {
   return Math.min(50 * 1.5 ** attempt, 1000) * (0.8 + Math.random() * 0.4);
-}
-
-/** Remembers a wake-up that arrives while the waiter is busy re-checking, so it is never slept through. */
-class Bell {
-  private rung = false;
-  private wake: (() => void) | undefined;
-  private value: Buffer | undefined;
-
-  /** A wake-up; one that ends in a value ('v' + envelope, from commit or set) carries it. */
-  readonly ring = (message?: Buffer): void => {
-    if (message && message[0] === 0x76) this.value = message.subarray(1);
-    this.rung = true;
-    this.wake?.();
-  };
-
-  takeValue(): Buffer | undefined {
-    const value = this.value;
-    this.value = undefined;
-    return value;
-  }
-
-  sleep(ms: number): Promise<void> {
-    if (this.rung) {
-      this.rung = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        this.rung = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }

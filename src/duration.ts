@@ -8,10 +8,23 @@ const UNIT_MS: Record<DurationUnit, number> = { ms: 1, s: 1_000, m: 60_000, h: 3
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
 /**
- * Turns a Duration into whole milliseconds (rounded up, so '0.5ms' never becomes 0).
- * `option` names the option in the error so the caller knows which one to fix.
+ * The longest duration Node.js can wait for: a longer setTimeout fires at once. Every option that becomes
+ * a timer (lease, wait, command timeouts) is bounded by it.
  */
-export function toMs(value: unknown, option: string, { allowZero = false } = {}): number {
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * The longest expiry herdless sends to Redis: PX takes an integer, and sums of two such durations (a ttl
+ * and what Redis keeps after it) must stay exact in a double and far below Redis' own limit.
+ */
+export const EXPIRY_MAX_MS = 2 ** 48;
+
+/**
+ * Turns a Duration into whole milliseconds (rounded up, so '0.5ms' never becomes 0).
+ * `option` names the option in the error so the caller knows which one to fix; `max` is the longest
+ * duration the option can take (a timer's, or an expiry's).
+ */
+export function toMs(value: unknown, option: string, { allowZero = false, max = TIMER_MAX_MS } = {}): number {
   let ms: number;
   if (typeof value === 'number') {
     ms = value;
@@ -23,6 +36,10 @@ export function toMs(value: unknown, option: string, { allowZero = false } = {})
   }
   if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !allowZero)) {
     throw new InvalidOptionError(option, value, allowZero ? 'a duration of 0 or more' : 'a duration greater than 0');
+  }
+  if (ms > max) {
+    const limit = max === TIMER_MAX_MS ? `${TIMER_MAX_MS} ms (24.8 days, the longest timer Node.js can set)` : `${max} ms (about 8,900 years, so Redis expiries stay exact)`;
+    throw new InvalidOptionError(option, value, `a duration of at most ${limit}`);
   }
   return Math.ceil(ms);
 }

@@ -77,3 +77,19 @@ function describe(value: unknown): string {
   }
   return String(value);
 }
+
+/**
+ * A function ran longer than `lease.maxHold`; its lease was released so another caller can compute, and
+ * its result will not be cached. Seen by 'error' listeners; the function's own caller still gets its result.
+ */
+export class LeaseHeldTooLongError extends HerdlessError {
+  readonly key: string;
+  constructor(key: string, maxHoldMs: number) {
+    super(
+      'ERR_HERDLESS_LEASE_HELD_TOO_LONG',
+      `herdless: the function for '${key}' ran longer than lease.maxHold (${maxHoldMs} ms); its lease was released ` +
+        `so another caller can compute, and its result will not be cached; raise 'lease.maxHold' if it is this slow by design`,
+    );
+    this.key = key;
+  }
+}

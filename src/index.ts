@@ -4,4 +4,4 @@ export type { Duration } from './duration';
 export type { Codec } from './codec/codec';
 export { v8Codec } from './codec/v8';
 export { jsonCodec } from './codec/json';
-export { HerdlessError, InvalidOptionError, WaitTimeoutError, EncodeError, RedisUnavailableError, ClosedError } from './errors';
+export { HerdlessError, InvalidOptionError, WaitTimeoutError, EncodeError, RedisUnavailableError, ClosedError, LeaseHeldTooLongError } from './errors';

@@ -39,11 +39,14 @@ export class KeyLayout {
 }
 
 export function checkNamespace(namespace: unknown): string {
-  if (typeof namespace !== 'string' || namespace.length === 0 || /[{}]/.test(namespace)) {
-    throw new InvalidOptionError('namespace', namespace, "a non-empty string without '{' or '}' (braces would break the hash tag)");
+  if (typeof namespace !== 'string' || namespace.length === 0 || /[{}]/.test(namespace) || LONE_SURROGATE.test(namespace)) {
+    throw new InvalidOptionError('namespace', namespace, "a non-empty string without '{' or '}' (braces would break the hash tag) and without lone surrogates");
   }
   return namespace;
 }
+
+// With the u flag a well-formed pair is one code point, so only a lone half matches.
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
@@ -51,6 +54,11 @@ export function checkKey(key: unknown): asserts key is string {
   }
   // '{}' is no hash tag to Redis: each name of the family would hash on its own and scripts touching
   // them would fail in a cluster with CROSSSLOT.
+  // node-redis sends keys as UTF-8, which turns every lone surrogate into U+FFFD: two different strings
+  // would share one entry (and one lease) in Redis.
+  if (LONE_SURROGATE.test(key)) {
+    throw new InvalidOptionError('key', key, 'a string without lone surrogates (UTF-16 halves of a character, often left by truncating user input); Redis would store them as U+FFFD and two keys would collide');
+  }
   if (key.charCodeAt(0) === 0x7d) {
     throw new InvalidOptionError('key', key, "a string that does not start with '}' (Redis Cluster would see an empty hash tag); prefix it, e.g. 'k:' + key");
   }

@@ -1,7 +1,8 @@
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import type { Codec } from './codec/codec';
 import { v8Codec } from './codec/v8';
-import { toMs, type Duration } from './duration';
+import { EXPIRY_MAX_MS, toMs, type Duration } from './duration';
+import { DEFAULT_ERROR_FIELDS, RESERVED_FIELDS } from './lease/failure';
 import { InvalidOptionError } from './errors';
 import { checkNamespace } from './keys';
 import type { RedisCluster } from './store/cluster';
@@ -23,7 +24,17 @@ export interface CacheOptions {
   lease?: {
     /** Lifetime of a lease; renewed every ttl/3 while the function runs. Default '10s'. */
     ttl?: Duration;
+    /**
+     * The longest a lease is held, renewals included. A function still running then is presumed hung: its
+     * lease is released so a waiter can take over, and its late result is not cached. Default '1m'.
+     */
+    maxHold?: Duration;
   };
+  /**
+   * Fields of a thrown error, besides the default code, status, statusCode, errno, syscall and type, that
+   * travel to waiters in other processes (JSON primitives only; objects are never written to Redis).
+   */
+  errorFields?: readonly string[];
   wait?: {
     /** How long a caller waits for another instance's result. Default '30s'. */
     timeout?: Duration;
@@ -49,18 +60,20 @@ export interface Settings {
   namespace: string;
   ttlMs: number;
   leaseTtlMs: number;
+  maxHoldMs: number;
+  errorFields: readonly string[];
   waitTimeoutMs: number;
   onTimeout: 'compute' | 'throw';
   codec: Codec;
   commandTimeoutMs: number;
 }
 
-const TOP_LEVEL = ['redis', 'namespace', 'ttl', 'lease', 'wait', 'codec', 'commandTimeout'];
+const TOP_LEVEL = ['redis', 'namespace', 'ttl', 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
 
 export function settings(options: CacheOptions = {}): Settings {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object');
   unknownKeys(options, TOP_LEVEL, '');
-  const lease = section(options.lease, 'lease', ['ttl']);
+  const lease = section(options.lease, 'lease', ['ttl', 'maxHold']);
   const wait = section(options.wait, 'wait', ['timeout', 'onTimeout']);
   const onTimeout = wait.onTimeout ?? 'compute';
   if (onTimeout !== 'compute' && onTimeout !== 'throw') {
@@ -80,8 +93,10 @@ export function settings(options: CacheOptions = {}): Settings {
   return {
     redis,
     namespace: checkNamespace(options.namespace ?? 'herdless'),
-    ttlMs: toMs(options.ttl ?? '5m', 'ttl'),
+    ttlMs: toMs(options.ttl ?? '5m', 'ttl', { max: EXPIRY_MAX_MS }),
     leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),
+    maxHoldMs: toMs(lease.maxHold ?? '1m', 'lease.maxHold'),
+    errorFields: errorFields(options.errorFields),
     waitTimeoutMs: toMs(wait.timeout ?? '30s', 'wait.timeout', { allowZero: true }),
     onTimeout,
     codec,
@@ -94,7 +109,17 @@ export function callTtl(options: CallOptions | undefined, fallback: number): num
   if (options === undefined) return fallback;
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object such as { ttl: "1m" }');
   unknownKeys(options, ['ttl'], '');
-  return options.ttl === undefined ? fallback : toMs(options.ttl, 'ttl');
+  return options.ttl === undefined ? fallback : toMs(options.ttl, 'ttl', { max: EXPIRY_MAX_MS });
+}
+
+function errorFields(extra: unknown): readonly string[] {
+  if (extra === undefined) return DEFAULT_ERROR_FIELDS;
+  const expected = `an array of field names other than ${[...RESERVED_FIELDS].join(', ')}, such as ['requestId']`;
+  if (!Array.isArray(extra)) throw new InvalidOptionError('errorFields', extra, expected);
+  for (const name of extra) {
+    if (typeof name !== 'string' || name === '' || RESERVED_FIELDS.has(name)) throw new InvalidOptionError('errorFields', extra, expected);
+  }
+  return [...new Set([...DEFAULT_ERROR_FIELDS, ...extra])];
 }
 
 function section<T extends object>(value: T | undefined, name: string, known: string[]): Partial<T> {

@@ -1,24 +1,115 @@
 /**
  * In-process coalescing: while a call for a key is in flight, further calls for that key in this process
- * share its promise (one Redis conversation, one factory run). Nothing is kept once it settles: a later
- * call starts afresh and reads the cache.
+ * share its result (one Redis conversation, one factory run). Nothing is kept once it settles: a later
+ * call starts afresh and reads the cache. Invariants:
+ * - a detached flight keeps the callers it has, but no later call joins it. The cache detaches a flight
+ *   once it knows the flight's result may predate an invalidation (a delete() or set() of its key
+ *   resolved, its lease was lost or voided), so a call that starts after that never receives it;
+ * - a joiner waits for another caller's computation no longer than a caller in another process would:
+ *   `joinTimeoutMs` from when it joined or when the computation began, whichever is later; then its own
+ *   `onLate` answers it. Joiners of a flight that is only reading (a hit, a wait with its own deadline)
+ *   are not timed.
  */
-export class SingleFlight<T> {
-  private readonly calls = new Map<string, Promise<T>>();
+export class Flight<T> {
+  /** Callers that joined, in order; created for the first one. */
+  joiners: Joiner<T>[] | undefined;
+  computingSince: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+  call!: Promise<T>;
+  constructor(readonly key: string) {}
+}
 
-  do(key: string, fn: () => Promise<T>): Promise<T> {
-    const current = this.calls.get(key);
-    if (current) return current;
-    const call = fn();
-    this.calls.set(key, call);
-    const forget = () => {
-      if (this.calls.get(key) === call) this.calls.delete(key);
+interface Joiner<T> {
+  readonly joinedAt: number;
+  readonly resolve: (value: T | PromiseLike<T>) => void;
+  readonly reject: (error: unknown) => void;
+  readonly onLate: () => Promise<T>;
+  done: boolean;
+}
+
+export class SingleFlight<T> {
+  private readonly flights = new Map<string, Flight<T>>();
+
+  constructor(private readonly joinTimeoutMs: number) {}
+
+  do(key: string, fn: (flight: Flight<T>) => Promise<T>, onLate: () => Promise<T>): Promise<T> {
+    const current = this.flights.get(key);
+    if (current) return this.join(current, onLate);
+    const flight = new Flight<T>(key);
+    this.flights.set(key, flight);
+    const call = fn(flight);
+    flight.call = call;
+    const settle = () => {
+      this.detach(flight);
+      if (flight.timer) clearTimeout(flight.timer);
     };
-    call.then(forget, forget);
+    call.then(settle, settle);
     return call;
   }
 
+  /** No later call joins this flight. */
+  detach(flight: Flight<T>): void {
+    if (this.flights.get(flight.key) === flight) this.flights.delete(flight.key);
+  }
+
+  /** No later call joins whatever is in flight for `key`. */
+  detachKey(key: string): void {
+    this.flights.delete(key);
+  }
+
+  /** The flight now waits for a computation (this process leads it): its joiners' clocks start. */
+  computing(flight: Flight<T>): void {
+    if (flight.computingSince !== undefined) return;
+    flight.computingSince = Date.now();
+    this.schedule(flight);
+  }
+
   get size(): number {
-    return this.calls.size;
+    return this.flights.size;
+  }
+
+  private join(flight: Flight<T>, onLate: () => Promise<T>): Promise<T> {
+    if (!flight.joiners) {
+      const joiners: Joiner<T>[] = [];
+      flight.joiners = joiners;
+      const answer = (settle: (joiner: Joiner<T>) => void) => {
+        for (const joiner of joiners) {
+          if (joiner.done) continue;
+          joiner.done = true;
+          settle(joiner);
+        }
+      };
+      flight.call.then(
+        (value) => answer((joiner) => joiner.resolve(value)),
+        (error) => answer((joiner) => joiner.reject(error)),
+      );
+    }
+    const joiners = flight.joiners;
+    return new Promise<T>((resolve, reject) => {
+      joiners.push({ joinedAt: Date.now(), resolve, reject, onLate, done: false });
+      if (flight.computingSince !== undefined && !flight.timer) this.schedule(flight);
+    });
+  }
+
+  /** One timer per computing flight, set for its earliest joiner still waiting. */
+  private schedule(flight: Flight<T>): void {
+    const joiners = flight.joiners;
+    if (!joiners || flight.computingSince === undefined) return;
+    while (joiners.length > 0 && joiners[0].done) joiners.shift();
+    if (joiners.length === 0) return;
+    const due = Math.max(joiners[0].joinedAt, flight.computingSince) + this.joinTimeoutMs;
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined;
+      const now = Date.now();
+      for (const joiner of joiners) {
+        if (joiner.done) continue;
+        if (Math.max(joiner.joinedAt, flight.computingSince!) + this.joinTimeoutMs > now) break;
+        joiner.done = true;
+        // onLate may throw synchronously (a factory that throws): it still answers this joiner only.
+        new Promise<T>((resolve) => resolve(joiner.onLate())).then(joiner.resolve, joiner.reject);
+      }
+      this.schedule(flight);
+    }, Math.max(0, due - Date.now()));
+    flight.timer.unref();
   }
 }

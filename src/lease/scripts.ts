@@ -18,9 +18,12 @@ const PUSH_LIMIT = 64 * 1024;
  * was taken over, or was voided by delete()/set() cannot write, so an older computation never replaces a
  * newer value or an invalidation.
  *
- * A wake-up after a write carries the envelope ('v' + envelope) when it is at most PUSH_LIMIT bytes, so a
- * woken waiter needs no round trip to read it; larger values are left for waiters to read (a big message to
- * every subscriber could trip Redis' pub/sub output buffer limits).
+ * A wake-up after a commit carries the envelope ('v' + token + '\n' + envelope) when it is at most PUSH_LIMIT
+ * bytes, so a woken waiter needs no round trip to read it; larger values are left for waiters to read (a
+ * big message to every subscriber could trip Redis' pub/sub output buffer limits). The committing token
+ * lets a waiter take the value only from the lease its latest re-check saw: a wake-up is an ordered stream
+ * per key, and a value from an older lease (committed, then deleted) is superseded by what the re-check read.
+ * Every other write (set, delete, fail, release) sends a wake-up without a value: waiters re-check.
  *
  * Wake-ups go out with PUBLISH, or SPUBLISH in a cluster (the message then stays in the slot's shard). They
  * are sent with pcall: a server without sharded pub/sub still writes, and waiters fall back to polling.
@@ -29,14 +32,17 @@ const PUSH_LIMIT = 64 * 1024;
 /**
  * Re-check the value, then take the lease if nobody holds it. Used for the first miss and for every
  * re-check of a waiter (KEYS[3] is then the error key of the lease it waits on).
- * KEYS: value, lease, error   ARGV: token, lease ttl ms
+ * A value the caller could not read (ARGV[3]: its bytes) counts as missing while it is still those bytes:
+ * the caller leads, and its fenced commit replaces it, so an unreadable value is repaired once, under the
+ * lease, instead of sending every call to the function until it expires.
+ * KEYS: value, lease, error   ARGV: token, lease ttl ms [, unreadable bytes]
  * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl}
  */
 const acquire = script(
   'acquire',
   `
 local value = redis.call('GET', KEYS[1])
-if value then return {'v', value} end
+if value and value ~= ARGV[3] then return {'v', value} end
 local failure = redis.call('GET', KEYS[3])
 if failure then return {'e', failure} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'l'} end
@@ -69,7 +75,7 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
 if #ARGV[2] <= ${PUSH_LIMIT} then
-  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[2])
+  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1] .. '\\n' .. ARGV[2])
 else
   redis.pcall('${publish}', KEYS[3], ARGV[1])
 end
@@ -116,11 +122,7 @@ const overwrite = (publish: Publish) => script(
   `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2])
-if #ARGV[1] <= ${PUSH_LIMIT} then
-  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1])
-else
-  redis.pcall('${publish}', KEYS[3], '')
-end
+redis.pcall('${publish}', KEYS[3], '')
 return 1
 `,
 );

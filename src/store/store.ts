@@ -1,4 +1,4 @@
-import { commandOptions } from 'redis';
+import { commandOptions, ErrorReply } from 'redis';
 import type { Script } from './script';
 
 export type ScriptReply = null | number | Buffer | ScriptReply[];
@@ -47,4 +47,13 @@ export function evalScript(target: unknown, script: Script, keys: string[], args
     onNoScript?.();
     return redis.eval(BUFFERS, script.source, options) as Promise<ScriptReply>;
   });
+}
+
+// Error replies that mean "not now" (a cluster moving slots or failing over, a server loading or busy):
+// the same command can succeed later.
+const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|BUSY|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+/** Redis answered the command with an error that repeating it will not change (OOM, a value over its limits). */
+export function isRefusal(error: unknown): boolean {
+  return error instanceof ErrorReply && !TRANSIENT.test(error.message);
 }
