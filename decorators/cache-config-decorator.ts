@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../src/errors';
 import { setClassConfig, type CacheConfigOptions } from './class-config';
 import { DecoratorUsageError } from './errors';
 import { detect, looksLikeDecoratorCall, placement } from './mode';
-import { checkCache, checkDuration } from './options';
+import { checkCache, checkTtl } from './options';
 
 /** The type of what @CacheConfig(...) returns: a class decorator in either TypeScript mode. */
 export interface CacheConfigDecorator {
@@ -47,7 +47,7 @@ function check(options: unknown): CacheConfigOptions {
   }
   const o = options as CacheConfigOptions;
   if (o.cache !== undefined) checkCache(o.cache, 'cache');
-  if (o.ttl !== undefined) checkDuration(o.ttl, 'ttl');
+  if (o.ttl !== undefined) checkTtl(o.ttl, 'ttl');
   for (const name of ['namespace', 'name'] as const) {
     if (o[name] !== undefined && (typeof o[name] !== 'string' || o[name] === '')) throw new InvalidOptionError(name, o[name], 'a non-empty string');
   }

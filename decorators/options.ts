@@ -1,5 +1,5 @@
 import type { Cache } from '../src/cache';
-import { toMs, type Duration } from '../src/duration';
+import { EXPIRY_MAX_MS, toMs, type Duration } from '../src/duration';
 import { InvalidOptionError } from '../src/errors';
 import type { CallOptions } from '../src/options';
 
@@ -72,7 +72,7 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
   for (const name of CALL_OPTIONS) {
     if (o[name] !== undefined) call[name] = o[name];
   }
-  if (call.ttl !== undefined) toMs(call.ttl, 'ttl');
+  if (call.ttl !== undefined) toMs(call.ttl, 'ttl', { max: EXPIRY_MAX_MS });
   if (Object.keys(call).length > 0) out.call = call as CallOptions;
   return out;
 }
@@ -85,8 +85,9 @@ export function checkCache(cache: unknown, option: string): Cache {
   return cache as Cache;
 }
 
-export function checkDuration(value: unknown, option: string): Duration {
-  toMs(value, option);
+/** A value's ttl: validated as the cache will (an expiry Redis accepts). */
+export function checkTtl(value: unknown, option: string): Duration {
+  toMs(value, option, { max: EXPIRY_MAX_MS });
   return value as Duration;
 }
 

@@ -162,11 +162,14 @@ describe('cached(fn)', () => {
       [{ cache, version: '' }, /option 'version' must be a non-empty string or a finite number/],
       [{ cache: {} }, /option 'cache' must be a cache from createCache\(\)/],
       [{ cache, instanceKey: () => 'x' }, /unknown option 'instanceKey'/],
+      [{ cache, ttl: Number.MAX_VALUE }, /option 'ttl' must be a duration of at most/],
     ];
     for (const [options, message] of bad) {
       expect(() => cached(fn, options as never)).toThrow(InvalidOptionError);
       expect(() => cached(fn, options as never)).toThrow(message);
     }
+    // A ttl longer than any timer is still a valid expiry.
+    expect(await cached(fn, { cache, ttl: '30d' })('long-lived')).toBe('long-lived');
     const numeric = cached(fn, { cache, key: ((id: string) => Number(id)) as never });
     await expect(numeric('1')).rejects.toThrow(/the key function of load returned 1; it must return a string/);
   });
