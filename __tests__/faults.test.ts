@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { createClient } from 'redis';
 import { createCache, RedisUnavailableError, type Cache } from '../src';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
+import { compiledWorker } from './fixtures/compile';
 
 // Real faults against a real server: scripts flushed, the server stopped, frozen, or never there.
 // Every call must still be answered (uncached when Redis cannot help) and nothing may reject unhandled.
@@ -199,4 +202,42 @@ test('a burst of 5,000 concurrent misses in one process is not taken for a dead 
   expect(runs).toBe(5_000);
   expect(errors).toEqual([]);
   expect(await admin.exists(keys.map((key) => `burst:{${key}}:v`))).toBe(5_000);
+});
+
+test('a refused connection is an answer: the first calls fail at once with the real cause, and repeated errors are rate-limited', async () => {
+  const errors: unknown[] = [];
+  // A long commandTimeout: without the refusal being taken as an answer, the first call would wait it out.
+  const refused = createCache({ redis: { url: 'redis://127.0.0.1:1' }, commandTimeout: 20_000 });
+  refused.on('error', (error) => errors.push(error));
+  caches.push(refused);
+  const started = Date.now();
+  expect(await Promise.all([refused.getOrSet('a', () => 1), refused.getOrSet('b', () => 2)])).toEqual([1, 2]);
+  expect(Date.now() - started).toBeLessThan(10_000); // a hang detector: the refusal takes milliseconds
+  const messages = errors.map((error) => `${(error as Error).message} ${((error as Error).cause as Error | undefined)?.message ?? ''}`);
+  expect(messages.some((message) => /ECONNREFUSED/.test(message))).toBe(true);
+  expect(messages.some((message) => /no reply within/.test(message))).toBe(false);
+  // node-redis retries about every half second and reports each failure; listeners hear it once per 5 s.
+  const before = errors.length;
+  await sleep(2_500);
+  const connectionErrors = errors.slice(before).filter((error) => /ECONNREFUSED/.test(String((error as Error).message)));
+  expect(connectionErrors.length).toBeLessThanOrEqual(1);
+});
+
+test('a process that never calls close() exits by itself once its calls are answered, and not before', async () => {
+  const script = compiledWorker(join(__dirname, 'fixtures', 'no-close.ts'));
+  const child = spawn(process.execPath, [script, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const hang = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the process did not exit by itself; it printed: ${output}`));
+    }, 15_000);
+    child.on('exit', (exitCode) => {
+      clearTimeout(hang);
+      resolve(exitCode);
+    });
+  });
+  expect(code).toBe(0);
+  expect(output).toBe('value first\nhit first\n');
 });

@@ -38,10 +38,14 @@ export class Deadlines {
   private quietTicks = 0;
   private answeredSinceTick = false;
 
-  /** `answered(error)`: whether a rejection still shows the server answering (an error reply). */
+  /**
+   * `answered(error)`: whether a rejection still shows the server answering (an error reply).
+   * `busy(true)` when commands become pending, `busy(false)` once none has been for a tick.
+   */
   constructor(
     readonly ms: number,
     private readonly answered: (error: unknown) => boolean = () => false,
+    private readonly busy: (busy: boolean) => void = () => undefined,
   ) {}
 
   bound<T>(promise: Promise<T>, what: string, late?: (value: T) => void): Promise<T> {
@@ -71,6 +75,7 @@ export class Deadlines {
   }
 
   private start(): void {
+    this.busy(true);
     this.quietTicks = 0;
     this.answeredSinceTick = false;
     this.timer = setInterval(() => this.expire(), Math.max(1, Math.ceil(this.ms / TICKS)));
@@ -91,6 +96,7 @@ export class Deadlines {
     if (this.pending.size === 0) {
       clearInterval(this.timer);
       this.timer = undefined;
+      this.busy(false);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { createClient, ErrorReply, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
+import { limitRepeats } from './error-limit';
 import type { Script } from './script';
 import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
@@ -26,16 +27,22 @@ export class StandaloneStore implements Store {
   private subscriber: RedisClient | undefined;
   private closed = false;
   private readonly deadlines: Deadlines;
+  private readonly connectionError = limitRepeats((error) => this.options.onError(error));
 
   constructor(redis: RedisClient | RedisClientOptions, private readonly options: StoreOptions) {
-    this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply);
     if (isClient(redis)) {
       this.client = redis;
       this.owned = false;
+      this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply);
     } else {
       this.client = createClient({ ...redis, disableOfflineQueue: true }) as RedisClient;
       this.owned = true;
-      this.client.on('error', options.onError);
+      this.client.on('error', this.connectionError);
+      // An idle connection the cache owns does not keep the process alive (a script or a test suite that
+      // never calls close() still exits); while a command is pending it does, so an awaited call finishes.
+      const client = this.client;
+      client.unref();
+      this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply, (busy) => (busy ? client.ref() : client.unref()));
     }
     this.failFast = this.client.isReady;
     this.client.on('ready', this.onReady);
@@ -67,7 +74,9 @@ export class StandaloneStore implements Store {
     if (this.closed) throw new ClosedError();
     if (!this.subscriber) {
       const subscriber = this.client.duplicate({ disableOfflineQueue: false }) as RedisClient;
-      subscriber.on('error', this.options.onError);
+      subscriber.on('error', this.connectionError);
+      // Waiters keep the process alive with their own timers; the subscription itself never does.
+      subscriber.unref();
       this.subscriber = subscriber;
       subscriber.connect().catch(this.options.onError);
     }
@@ -98,14 +107,36 @@ export class StandaloneStore implements Store {
     if (this.closed) return Promise.reject(new ClosedError());
     if (this.failFast) return Promise.reject(new RedisUnavailableError('the Redis connection is down; answering without the cache'));
     if (!this.firstReady) {
-      this.firstReady = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
-      if (!this.client.isOpen) this.client.connect().catch(this.options.onError);
+      // The first connection attempt ends at 'ready' or at its first error: a refused connection is an
+      // answer, so the calls waiting for it fail at once with the real cause instead of a timeout.
+      this.firstReady = new Promise<void>((resolve, reject) => {
+        const ready = () => {
+          this.client.off('error', failed);
+          resolve();
+        };
+        const failed = (error: unknown) => {
+          this.client.off('ready', ready);
+          reject(error);
+        };
+        this.client.once('ready', ready);
+        this.client.once('error', failed);
+      });
+      if (!this.client.isOpen) this.client.connect().catch(() => undefined); // its errors arrive as 'error' events
     }
     return withDeadline(this.firstReady, this.options.timeoutMs, 'connecting to Redis').catch((error) => {
       this.failFast = true;
-      throw new RedisUnavailableError(`could not connect to Redis: ${error.message}`, error);
+      throw new RedisUnavailableError(`could not connect to Redis: ${reason(error)}`, error);
     });
   }
+}
+
+/** An error's message, or its code when it has none (an AggregateError of refused addresses). */
+function reason(error: unknown): string {
+  const { message, code, errors } = (error ?? {}) as { message?: string; code?: string; errors?: unknown[] };
+  if (message) return message;
+  if (code) return code;
+  if (Array.isArray(errors) && errors.length > 0) return errors.map(reason).join('; ');
+  return String(error);
 }
 
 export function isClient(value: unknown): value is RedisClient {
