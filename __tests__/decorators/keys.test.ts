@@ -101,6 +101,141 @@ describe('argument encoding', () => {
     }
   });
 
+  test('URL, URLSearchParams and Headers encode by value', () => {
+    // The collisions an encoding by own enumerable properties had: these keep their state in private fields.
+    expect(key(new URLSearchParams('id=1'))).not.toBe(key(new URLSearchParams('id=2')));
+    expect(key(new Headers({ id: '1' }))).not.toBe(key(new Headers({ id: '2' })));
+    expect(key(new URL('https://a.example/?id=1'))).not.toBe(key(new URL('https://a.example/?id=2')));
+    expect(key(new URL('https://a.example/x?id=1#top'))).toBe('(URL("https://a.example/x?id=1#top"))');
+    expect(key(new URLSearchParams('b=2&a=1&a=%7B'))).toBe('(URLSearchParams["b"="2","a"="1","a"="\\u007b"])');
+    expect(key(new Headers([['Set-Cookie', 'a=1'], ['Accept', 'x'], ['set-cookie', 'b=2']]))).toBe('(Headers["accept"="x","set-cookie"="a=1","set-cookie"="b=2"])');
+
+    // URL: its href, so spellings of one URL agree.
+    expect(key(new URL('HTTPS://A.example:443/./x'))).toBe(key(new URL('https://a.example/x')));
+    expect(key(new URL('https://a.example/'))).not.toBe(key('https://a.example/'));
+    // URLSearchParams: its entries in order, duplicates kept; not sorted, as a query string's order can matter.
+    expect(key(new URLSearchParams('a=1&b=2'))).toBe(key(new URLSearchParams({ a: '1', b: '2' })));
+    expect(key(new URLSearchParams('a=1&b=2'))).not.toBe(key(new URLSearchParams('b=2&a=1')));
+    expect(key(new URLSearchParams('a=1&a=1'))).not.toBe(key(new URLSearchParams('a=1')));
+    expect(key(new URLSearchParams('a=1'))).not.toBe(key(new URLSearchParams('a=1').toString()));
+    // Headers: names are case-insensitive and order-free; the values of one name keep their order and
+    // combine as HTTP combines them, except Set-Cookie, whose values stay apart.
+    expect(key(new Headers({ A: '1', b: '2' }))).toBe(key(new Headers([['b', '2'], ['a', '1']])));
+    const appended = new Headers();
+    appended.append('a', '1');
+    appended.append('A', '2');
+    expect(key(appended)).toBe(key(new Headers({ a: '1, 2' })));
+    expect(key(appended)).not.toBe(key(new Headers({ a: '2, 1' })));
+    expect(key(new Headers([['set-cookie', 'x=1'], ['set-cookie', 'y=2']]))).not.toBe(key(new Headers([['set-cookie', 'x=1, y=2']])));
+    expect(key(new Headers())).not.toBe(key(new URLSearchParams()));
+
+    // A class of the same name does not take the built-in's key.
+    const Look = { URL: class URL { constructor(readonly href: string) {} toJSON() { return this.href; } } }.URL;
+    expect(key(new Look('https://a.example/'))).not.toBe(key(new URL('https://a.example/')));
+  });
+
+  test('a built-in is read through its own methods, so an override or a fake tag cannot take its key', () => {
+    const refusedOrDistinct = (fake: unknown, real: unknown) => {
+      let encoded: string | undefined;
+      try {
+        encoded = key(fake);
+      } catch (error) {
+        expect(error).toBeInstanceOf(UnkeyableArgumentError);
+        return;
+      }
+      expect(encoded).not.toBe(key(real));
+    };
+    refusedOrDistinct(Object.create(URL.prototype), new URL('https://a.example/'));
+    refusedOrDistinct(Object.create(URLSearchParams.prototype), new URLSearchParams());
+    refusedOrDistinct(Object.create(Headers.prototype), new Headers());
+    refusedOrDistinct(new (class { get [Symbol.toStringTag]() { return 'URLSearchParams'; } })(), new URLSearchParams());
+    const real = new URL('https://a.example/');
+    // Subclasses whose own readers report another value than the built-in holds.
+    const lying = <T extends object>(base: new (...args: any[]) => T, name: string, readers: PropertyDescriptorMap) => {
+      const Sub = { [name]: class extends base {} }[name];
+      Object.defineProperties(Sub.prototype, readers);
+      return Sub;
+    };
+    const Elsewhere = lying(URL, 'URL', { href: { get: () => real.href } });
+    refusedOrDistinct(new Elsewhere('https://b.example/'), real);
+    const Wide = lying(Uint8Array, 'Uint16Array', { [Symbol.toStringTag]: { get: () => 'Uint16Array' } });
+    refusedOrDistinct(new Wide([1, 0]), new Uint16Array([1]));
+    const Two = lying(Number, 'Two', { valueOf: { value: () => 2 } });
+    refusedOrDistinct(new Two(1), new Number(2));
+    const Epoch = lying(Date, 'Epoch', { getTime: { value: () => 0 }, toISOString: { value: () => new Date(0).toISOString() } });
+    refusedOrDistinct(new Epoch(1), new Date(0));
+    const Hollow = lying(Map, 'Hollow', { [Symbol.iterator]: { value: function* () {} }, entries: { value: function* () {} } });
+    refusedOrDistinct(new Hollow([['k', 1]]), new Map());
+    const Global = lying(RegExp, 'Global', { flags: { get: () => 'g' } });
+    refusedOrDistinct(new Global('a'), /a/g);
+    const Quiet = lying(Headers, 'Headers', { get: { value: () => null }, [Symbol.iterator]: { value: function* () {} }, entries: { value: function* () {} } });
+    refusedOrDistinct(new Quiet({ a: '1' }), new Headers());
+    expect(key(new Two(1))).toBe(key(new Number(1)));
+  });
+
+  test('an object whose state the key cannot see is refused, with a way out', () => {
+    class Hidden {
+      constructor(id: number) {
+        Object.defineProperty(this, 'id', { value: id });
+      }
+    }
+    class Tagged {
+      readonly id = 1;
+      get [Symbol.toStringTag]() {
+        return 'Tagged';
+      }
+    }
+    class AppError extends Error {}
+    class Listener extends EventTarget {}
+    const cases: [unknown, string, RegExp][] = [
+      // Inherited state: Object.create({ id: 1 }) and Object.create({ id: 2 }) would share a key.
+      [Object.create({ id: 1 }), 'args[0]', /inherits .* plain object/],
+      [{ nested: Object.create({ id: 1 }) }, 'args[0].nested', /inherits/],
+      // Non-enumerable and symbol-keyed own state, on a plain object or a class instance.
+      [Object.defineProperty({}, 'id', { value: 1 }), 'args[0].id', /non-enumerable property.*toJSON/],
+      [new Hidden(1), 'args[0].id', /non-enumerable property/],
+      [Object.defineProperty({ a: 1 }, Symbol.for('id'), { value: 1 }), 'args[0][Symbol(id)]', /keyed by a symbol/],
+      [(function (..._args: unknown[]) { return arguments; })(1), 'args[0].length', /non-enumerable property/],
+      // Built-ins whose state is in internal slots.
+      [new Blob(['x']), 'args[0]', /is a Blob, .*cannot read/],
+      [new AbortController(), 'args[0]', /is an AbortController/],
+      [AbortSignal.abort(), 'args[0]', /is an AbortSignal/],
+      [new Listener(), 'args[0]', /is an EventTarget/],
+      [new Intl.NumberFormat('en'), 'args[0]', /is an Intl\.NumberFormat, .*internal/],
+      [new FinalizationRegistry(() => undefined), 'args[0]', /is a FinalizationRegistry/],
+      [Object.create(Date.prototype), 'args[0]', /claims to be a Date/],
+      [new Tagged(), 'args[0]', /is a Tagged, .*toJSON/],
+      // Errors of every kind.
+      [new AppError('e'), 'args[0]', /is an Error/],
+      [new AggregateError([], 'e'), 'args[0]', /is an Error/],
+      [new DOMException('e', 'AbortError'), 'args[0]', /is an Error/],
+      [Object.create(Error.prototype), 'args[0]', /is an Error/],
+    ];
+    for (const [argument, path, what] of cases) {
+      let thrown: unknown;
+      try {
+        encodeArgs([argument], 'Svc.method');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(UnkeyableArgumentError);
+      expect(thrown).toMatchObject({ index: 0, path });
+      expect((thrown as Error).message).toMatch(what);
+    }
+    // What stays keyable: a toJSON() says what the value is, whatever the prototype.
+    class Span extends EventTarget {
+      constructor(readonly id: number) {
+        super();
+      }
+      toJSON() {
+        return this.id;
+      }
+    }
+    expect(key(new Span(1))).toBe('(new Span(1))');
+    expect(key(Object.create({ toJSON: () => 'v' }))).toBe('(new Object("v"))');
+    expect(key(Object.assign(Object.create(null), { a: 1 }))).toBe('(<"a":1>)');
+  });
+
   test('cycles are refused, shared references are not', () => {
     const cyclic: { self?: unknown } = {};
     cyclic.self = [cyclic];
