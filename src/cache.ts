@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { RedisClusterOptions } from 'redis';
 import { Bell } from './bus/bell';
 import { Waker } from './bus/waker';
 import { EnvelopeFormat } from './envelope';
@@ -11,7 +12,7 @@ import { Lease, type LeaseContext } from './lease/lease';
 import { leaseScripts, type LeaseScripts } from './lease/scripts';
 import { callTtl, settings, type CacheOptions, type CallOptions, type Settings } from './options';
 import { SingleFlight, type Flight } from './singleflight';
-import { ClusterStore, isCluster } from './store/cluster';
+import { ClusterStore, type RedisCluster } from './store/cluster';
 import { StandaloneStore } from './store/standalone';
 import type { ScriptReply, Store } from './store/store';
 
@@ -84,16 +85,18 @@ export class Cache extends EventEmitter {
     const onError = (error: unknown) => this.fault(error, undefined);
     const redis = this.settings.redis;
     const timeoutMs = this.settings.commandTimeoutMs;
-    if (isCluster(redis) || 'cluster' in redis) {
+    const kind = this.settings.redisKind;
+    if (kind === 'v4-cluster' || kind === 'cluster-options') {
       this.scripts = leaseScripts('SPUBLISH');
       const options = { timeoutMs, scripts: Object.values(this.scripts), onError };
-      const store = new ClusterStore(isCluster(redis) ? redis : redis.cluster, options);
+      const store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
       this.waker = new Waker(store, timeoutMs, onError);
       store.onSubscriptionsLost = () => this.waker.forgetAll();
       this.store = store;
     } else {
       this.scripts = leaseScripts('PUBLISH');
-      this.store = new StandaloneStore(redis, { timeoutMs, scripts: Object.values(this.scripts), onError });
+      const client = redis as ConstructorParameters<typeof StandaloneStore>[0];
+      this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind === 'v5-client');
       this.waker = new Waker(this.store, timeoutMs, onError);
     }
     this.flights = new SingleFlight(this.settings.waitTimeoutMs);

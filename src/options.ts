@@ -6,15 +6,16 @@ import { DEFAULT_ERROR_FIELDS, RESERVED_FIELDS } from './lease/failure';
 import { InvalidOptionError } from './errors';
 import { checkNamespace } from './keys';
 import type { RedisCluster } from './store/cluster';
-import type { RedisClient } from './store/standalone';
+import { clientKind, type ClientKind } from './store/client-kind';
+import type { ModernRedisClient, RedisClient } from './store/standalone';
 
 /** Where the cache keeps its data: a connection herdless opens (and closes), or a client you own. */
-export type RedisOption = RedisClientOptions | RedisClient | { cluster: RedisClusterOptions } | RedisCluster;
+export type RedisOption = RedisClientOptions | RedisClient | ModernRedisClient | { cluster: RedisClusterOptions } | RedisCluster;
 
 export interface CacheOptions {
   /**
    * node-redis v4 client options (`{ url }`) or `{ cluster: { rootNodes } }` for a connection herdless opens
-   * and closes; or a client from `createClient` / `createCluster` that you own.
+   * and closes; or a client you own: a node-redis v4 client or cluster, or a node-redis v5/v6 client.
    */
   redis?: RedisOption;
   /** Prefix of every key. Default 'herdless'. */
@@ -57,6 +58,7 @@ export interface CallOptions {
 
 export interface Settings {
   redis: RedisOption;
+  redisKind: ClientKind;
   namespace: string;
   ttlMs: number;
   leaseTtlMs: number;
@@ -84,14 +86,13 @@ export function settings(options: CacheOptions = {}): Settings {
     throw new InvalidOptionError('codec', codec, 'an object with encode(value): Buffer, decode(bytes) and a name of 1-255 printable ASCII characters');
   }
   const redis = options.redis ?? {};
-  if (redis === null || typeof redis !== 'object') {
-    throw new InvalidOptionError('redis', redis, "node-redis client options such as { url: 'redis://host:6379' }, { cluster: { rootNodes: [...] } }, or a node-redis v4 client or cluster");
-  }
-  if ('cluster' in redis && (redis.cluster === null || typeof redis.cluster !== 'object' || !Array.isArray((redis.cluster as RedisClusterOptions).rootNodes))) {
+  const redisKind = clientKind(redis);
+  if (redisKind === 'cluster-options' && 'cluster' in redis && (redis.cluster === null || typeof redis.cluster !== 'object' || !Array.isArray((redis.cluster as RedisClusterOptions).rootNodes))) {
     throw new InvalidOptionError('redis.cluster', redis.cluster, "node-redis cluster options with rootNodes, such as { rootNodes: [{ url: 'redis://host:7000' }] }");
   }
   return {
     redis,
+    redisKind,
     namespace: checkNamespace(options.namespace ?? 'herdless'),
     ttlMs: toMs(options.ttl ?? '5m', 'ttl', { max: EXPIRY_MAX_MS }),
     leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),

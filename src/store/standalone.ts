@@ -1,12 +1,30 @@
-import { createClient, ErrorReply, type RedisClientOptions, type RedisClientType } from 'redis';
+import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
 import { limitRepeats } from './error-limit';
 import type { Script } from './script';
-import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
+import { evalScript, isErrorReply, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
 // Any node-redis v4 client, whatever modules or scripts its owner configured.
 export type RedisClient = RedisClientType<any, any, any>;
+
+/**
+ * A node-redis v5 or v6 client (createClient from redis@5 or redis@6), described by what herdless uses of it.
+ * Its commands return strings unless told otherwise, and its ErrorReply is a class of its own; herdless
+ * sends every command through sendCommand with a type mapping that returns Buffers.
+ */
+export interface ModernRedisClient {
+  withTypeMapping(mapping: any): unknown;
+  sendCommand(args: any, options?: any): Promise<unknown>;
+  duplicate(overrides?: any): unknown;
+  connect(): Promise<unknown>;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+}
+
+// How each major version is asked for Buffers instead of strings ('$' = 36 is RESP's blob string).
+const V4_BUFFERS = { returnBuffers: true };
+const V5_BUFFERS = { typeMapping: { 36: Buffer } };
 
 /**
  * The one place that talks to Redis. Invariants:
@@ -14,7 +32,9 @@ export type RedisClient = RedisClientType<any, any, any>;
  *   offline queue: once the connection has been up, a down connection fails the call at once;
  * - only the first connection attempt is waited for (bounded), so the first call needs no explicit connect;
  * - scripts are loaded on every 'ready', and a NOSCRIPT (after SCRIPT FLUSH, a restart, a failover) is
- *   answered by resending the script with EVAL, which also caches it again.
+ *   answered by resending the script with EVAL, which also caches it again;
+ * - every command goes through sendCommand with the client's own way of asking for Buffers, so node-redis
+ *   v4 and v5/v6 clients take the same path (the commands and replies are RESP, whatever the version).
  */
 export class StandaloneStore implements Store {
   private readonly client: RedisClient;
@@ -28,21 +48,24 @@ export class StandaloneStore implements Store {
   private closed = false;
   private readonly deadlines: Deadlines;
   private readonly connectionError = limitRepeats((error) => this.options.onError(error));
+  private readonly buffers: object;
 
-  constructor(redis: RedisClient | RedisClientOptions, private readonly options: StoreOptions) {
-    if (isClient(redis)) {
-      this.client = redis;
+  /** `redis`: client options (herdless opens a v4 client), or a v4 client, or a v5/v6 client (`modern`). */
+  constructor(redis: RedisClient | ModernRedisClient | RedisClientOptions, private readonly options: StoreOptions, modern = false) {
+    this.buffers = modern ? V5_BUFFERS : V4_BUFFERS;
+    if (modern || isClient(redis)) {
+      this.client = redis as RedisClient;
       this.owned = false;
-      this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply);
+      this.deadlines = new Deadlines(options.timeoutMs, isErrorReply);
     } else {
-      this.client = createClient({ ...redis, disableOfflineQueue: true }) as RedisClient;
+      this.client = createClient({ ...(redis as RedisClientOptions), disableOfflineQueue: true }) as RedisClient;
       this.owned = true;
       this.client.on('error', this.connectionError);
       // An idle connection the cache owns does not keep the process alive (a script or a test suite that
       // never calls close() still exits); while a command is pending it does, so an awaited call finishes.
       const client = this.client;
       client.unref();
-      this.deadlines = new Deadlines(options.timeoutMs, (error) => error instanceof ErrorReply, (busy) => (busy ? client.ref() : client.unref()));
+      this.deadlines = new Deadlines(options.timeoutMs, isErrorReply, (busy) => (busy ? client.ref() : client.unref()));
     }
     this.failFast = this.client.isReady;
     this.client.on('ready', this.onReady);
@@ -51,13 +74,13 @@ export class StandaloneStore implements Store {
 
   get(key: string): Promise<Buffer | null> {
     if (!this.client.isReady) return this.whenReady().then(() => this.get(key));
-    return this.deadlines.bound(this.client.get(BUFFERS, key), 'GET');
+    return this.deadlines.bound(this.send(['GET', key]) as Promise<Buffer | null>, 'GET');
   }
 
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));
-    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.client, script, keys, args));
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.evaluator, script, keys, args));
     return this.deadlines.bound(call, script.name, late);
   }
 
@@ -68,6 +91,17 @@ export class StandaloneStore implements Store {
   async unsubscribe(channel: string, listener: Listener): Promise<void> {
     await this.subscriber?.unsubscribe(channel, listener, true);
   }
+
+  private send(args: ScriptArg[]): Promise<unknown> {
+    return (this.client.sendCommand as (args: ScriptArg[], options: object) => Promise<unknown>)(args, this.buffers);
+  }
+
+  private readonly evaluator = {
+    evalSha: (_: unknown, sha: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
+      this.send(['EVALSHA', sha, String(keys.length), ...keys, ...args]),
+    eval: (_: unknown, source: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
+      this.send(['EVAL', source, String(keys.length), ...keys, ...args]),
+  };
 
   /** A dedicated pub/sub connection, created on first use and owned by this store. */
   private async pubSub(): Promise<RedisClient> {
@@ -95,7 +129,7 @@ export class StandaloneStore implements Store {
 
   private readonly onReady = (): void => {
     this.failFast = true;
-    const loading = Promise.all(this.options.scripts.map((s) => this.client.scriptLoad(s.source)))
+    const loading = Promise.all(this.options.scripts.map((s) => this.send(['SCRIPT', 'LOAD', s.source])))
       .then(() => undefined, this.options.onError)
       .finally(() => {
         if (this.loading === loading) this.loading = undefined;

@@ -27,7 +27,9 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export const BUFFERS = commandOptions({ returnBuffers: true });
+// Spelt out from what 'redis' exports: an inferred type would name a file deep inside @redis/client,
+// a package herdless does not depend on, in the published declarations.
+export const BUFFERS: ReturnType<typeof commandOptions<{ returnBuffers: true }>> = commandOptions({ returnBuffers: true });
 
 interface Evaluator {
   evalSha(options: typeof BUFFERS, sha: string, eval_: { keys: string[]; arguments: string[] }): Promise<unknown>;
@@ -55,5 +57,17 @@ const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|BUSY|MASTERDOWN|READ
 
 /** Redis answered the command with an error that repeating it will not change (OOM, a value over its limits). */
 export function isRefusal(error: unknown): boolean {
-  return error instanceof ErrorReply && !TRANSIENT.test(error.message);
+  return isErrorReply(error) && !TRANSIENT.test((error as Error).message);
+}
+
+/**
+ * An error reply from the server, as opposed to a connection failure or a timeout. node-redis v5/v6 have
+ * an ErrorReply class of their own, so it is recognised by name along the prototype chain too.
+ */
+export function isErrorReply(error: unknown): boolean {
+  if (error instanceof ErrorReply) return true;
+  for (let proto = error !== null && typeof error === 'object' ? Object.getPrototypeOf(error) : null; proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor?.name === 'ErrorReply') return true;
+  }
+  return false;
 }
