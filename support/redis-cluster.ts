@@ -27,12 +27,24 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-/** `extraArgs` go to every redis-server (e.g. ['--rename-command', 'SSUBSCRIBE', ''] to take a command away). */
-export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [] as string[] } = {}): Promise<LocalCluster> {
+export interface StartOptions {
+  nodeTimeoutMs?: number;
+  /** Given to every redis-server (e.g. ['--rename-command', 'SSUBSCRIBE', ''] to take a command away). */
+  extraArgs?: string[];
+  /** The six ports to listen on (from `freeClusterPorts()`, to point clients at a cluster that does not exist yet). */
+  ports?: number[];
+  /** Runs once every node answers PING and before the cluster is formed (the nodes serve no slots yet). */
+  beforeCreate?: (cluster: LocalCluster) => Promise<void>;
+}
+
+/** The cluster is formed without blocking this process, so clients in it keep running meanwhile. */
+export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [], ports = [], beforeCreate }: StartOptions = {}): Promise<LocalCluster> {
   const server = systemRedisServer();
   if (!server) throw new Error('Redis Cluster tests need redis-server on PATH (Debian: apt-get install redis-server)');
+  if (ports.length !== 0 && ports.length !== 6) throw new Error(`startCluster needs 6 ports, got ${ports.length}`);
+  // Made before the first await (bench/lib/cluster.ts points TMPDIR elsewhere for that moment only).
   const dir = mkdtempSync(join(tmpdir(), 'herdless-cluster-'));
-  const ports = await freePorts(6);
+  if (ports.length === 0) ports = await freeClusterPorts();
   const nodes: ClusterNode[] = ports.map((port) => ({
     port,
     process: spawn(server, [
@@ -82,8 +94,9 @@ export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [] as st
   };
   try {
     for (const port of ports) await waitForPing(cli, port);
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
-    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    await beforeCreate?.(cluster);
+    const created = await runAsync('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], 60_000);
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.output}`);
     await cluster.waitUntilHealthy();
     // Every replica must be attached before failover can be tested.
     for (;;) {
@@ -96,6 +109,17 @@ export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [] as st
     throw error;
   }
   return cluster;
+}
+
+function runAsync(command: string, args: string[], timeoutMs: number): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.once('error', (error) => resolve({ status: null, output: `${output}${error.message}` }));
+    child.once('close', (status) => resolve({ status, output }));
+  });
 }
 
 /** `redis-cli --cluster check`: every node has the same view of who owns which slot. */
@@ -127,7 +151,7 @@ async function waitForPing(cli: LocalCluster['cli'], port: number) {
 }
 
 /** Ports free now, and their cluster bus ports (port + 10000) too. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freeClusterPorts(count = 6): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = await onePort();

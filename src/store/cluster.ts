@@ -1,6 +1,7 @@
 import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
+import { limitRepeats } from './error-limit';
 import type { Script } from './script';
 import { slotOf } from './slot';
 import { shut } from './standalone';
@@ -11,10 +12,25 @@ export type RedisCluster = RedisClusterType<any, any, any>;
 
 // Don't poke the topology more often than this while a failover is under way.
 const REFRESH_INTERVAL_MS = 250;
+// Until the cluster is first discovered, connect() is retried after 100 ms, 200, 400, ... doubling up to
+// 3 s, each pause scaled by a random factor in [0.5, 1) so a fleet booting together does not retry in step.
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 3_000;
 
 /**
  * Redis Cluster. Every key of one call shares a hash tag, so each GET and script goes to the master of
  * that slot (node-redis routes a script by its first key). Invariants beyond the standalone store's:
+ * - until the cluster is first discovered (open, with a master), calls are answered without the cache at
+ *   once (the first call waits up to `timeoutMs` for the first attempt), and a background loop retries
+ *   connect() with the backoff above until discovery succeeds; it stops on close() and never rejects
+ *   unhandled. A cluster the user passes in is connected by herdless too when it is not open (a connect()
+ *   of the user's that overlaps an attempt rejects with 'Cluster already open'). One that herdless' own
+ *   connect() opened is closed and opened again while its nodes answer with no slots (up, but the cluster
+ *   not yet formed); one the user opened is only checked again, never closed by herdless;
+ * - a key whose slot has no master in node-redis' map (discovered mid-formation) is answered without the
+ *   cache and starts a refresh;
+ * - values are read from the slot's master even when the cluster uses replicas (`useReplicas`): a replica
+ *   may not have the write or delete this process just made;
  * - scripts are loaded on every master after the first discovery and after every topology change;
  * - node-redis v4 refreshes its slot map only when a node answers MOVED or ASK, so after a master dies it
  *   would keep sending that slot's commands to the dead address. On a connection failure or CLUSTERDOWN
@@ -28,8 +44,17 @@ export class ClusterStore implements Store {
   onSubscriptionsLost: () => void = () => undefined;
   private readonly cluster: RedisCluster;
   private readonly owned: boolean;
-  private connecting: Promise<void> | undefined;
+  // Set once the cluster has been discovered; from then on calls go to it (node-redis reconnects nodes).
+  private ready = false;
+  // Set once a call waited for the first attempt: later calls before discovery are answered at once.
   private failFast = false;
+  // The reconnect loop, from the first call until discovery; and what its first attempt failed with.
+  private discovery: Promise<void> | undefined;
+  private firstAttempt: Promise<unknown> | undefined;
+  // Ends the loop's pause between attempts (on close).
+  private wake: (() => void) | undefined;
+  // herdless' own connect() opened the cluster, so herdless may close and reopen it.
+  private openedHere = false;
   private loading: Promise<void> | undefined;
   private loadedMasters = '';
   private subscriber: Promise<RedisCluster> | undefined;
@@ -46,23 +71,29 @@ export class ClusterStore implements Store {
     } else {
       this.cluster = createCluster({ ...redis, defaults: { ...redis.defaults, disableOfflineQueue: true } }) as RedisCluster;
       this.owned = true;
-      this.cluster.on('error', options.onError);
+      this.cluster.on('error', this.connectionError);
     }
     if (this.discovered()) {
-      this.failFast = true;
+      this.ready = true;
       this.loadScripts();
     }
   }
 
   get(key: string): Promise<Buffer | null> {
-    if (!this.failFast) return this.whenConnected().then(() => this.get(key));
-    return this.watch(key, this.deadlinesFor(key).bound(this.cluster.get(BUFFERS, key) as Promise<Buffer | null>, 'GET'));
+    if (!this.ready) return this.whenDiscovered().then(() => this.get(key));
+    const master = this.cluster.slots[slotOf(key)]?.master;
+    if (!master) return this.unmapped(key);
+    // Sent as a write: node-redis would send a read-only GET to a replica when the cluster uses replicas.
+    const reply = this.cluster.sendCommand(key, false, ['GET', key], BUFFERS) as Promise<Buffer | null>;
+    return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'GET'));
   }
 
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
-    if (!this.failFast) return this.whenConnected().then(() => this.run(script, keys, args, late));
+    if (!this.ready) return this.whenDiscovered().then(() => this.run(script, keys, args, late));
+    const master = this.cluster.slots[slotOf(keys[0])]?.master;
+    if (!master) return this.unmapped(keys[0]);
     const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.router, script, keys, args, () => this.loadScripts(true)));
-    return this.watch(keys[0], this.deadlinesFor(keys[0]).bound(call, script.name, late));
+    return this.watch(keys[0], this.deadlinesFor(master.address).bound(call, script.name, late));
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
@@ -76,6 +107,10 @@ export class ClusterStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.ready = false; // later calls reject with ClosedError
+    this.wake?.();
+    // An attempt in flight ends by itself (disconnecting a cluster herdless owns): wait for it, bounded.
+    if (this.discovery) await withDeadline(this.discovery, this.options.timeoutMs, 'connecting').catch(() => undefined);
     const closing: Promise<unknown>[] = [];
     if (this.subscriber) closing.push(this.subscriber.then(shut, () => undefined));
     if (this.owned) closing.push(shut(this.cluster));
@@ -94,8 +129,7 @@ export class ClusterStore implements Store {
       this.cluster.sendCommand(keys[0], false, ['EVAL', source, String(keys.length), ...keys, ...args], options),
   };
 
-  private deadlinesFor(key: string): Deadlines {
-    const address = this.cluster.slots[slotOf(key)]?.master?.address ?? '';
+  private deadlinesFor(address: string): Deadlines {
     let deadlines = this.deadlines.get(address);
     if (!deadlines) {
       deadlines = new Deadlines(this.options.timeoutMs, (error) => error instanceof ErrorReply);
@@ -108,20 +142,106 @@ export class ClusterStore implements Store {
     return this.cluster.isOpen && this.cluster.masters.length > 0;
   }
 
-  private whenConnected(): Promise<void> {
+  /** Resolves once the cluster is discovered; the first caller waits (bounded) for the first attempt only. */
+  private whenDiscovered(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError());
-    if (!this.connecting) {
-      this.connecting = (this.cluster.isOpen ? Promise.resolve() : this.cluster.connect()).then(() => {
+    this.startDiscovery();
+    if (this.failFast) return Promise.reject(new RedisUnavailableError('Redis Cluster has not been reached yet; answering without the cache'));
+    return withDeadline(this.firstAttempt!, this.options.timeoutMs, 'connecting to Redis Cluster').then(
+      (failure) => {
         this.failFast = true;
-        this.loadScripts();
-      });
-      this.connecting.catch(this.options.onError);
-    }
-    return withDeadline(this.connecting, this.options.timeoutMs, 'connecting to Redis Cluster').catch((error) => {
-      this.failFast = true;
-      throw new RedisUnavailableError(`could not connect to Redis Cluster: ${error.message}`, error);
+        if (!this.ready) throw new RedisUnavailableError(`could not connect to Redis Cluster: ${(failure as Error)?.message}`, failure);
+      },
+      (error: Error) => {
+        this.failFast = true;
+        throw new RedisUnavailableError(`could not connect to Redis Cluster: ${error.message}`, error);
+      },
+    );
+  }
+
+  private startDiscovery(): void {
+    if (this.discovery) return;
+    let settle!: (failure: unknown) => void;
+    this.firstAttempt = new Promise((resolve) => (settle = resolve));
+    this.discovery = (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        const failure = await this.attempt();
+        settle(failure);
+        if (failure === undefined || this.closed) return;
+        await this.pause(Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MAX_MS) * (0.5 + Math.random() / 2));
+      }
+    })().catch((error) => {
+      // Not expected (attempt and pause do not throw); the next call starts a new loop.
+      this.discovery = undefined;
+      this.report(error);
     });
   }
+
+  /**
+   * One try: undefined once the cluster is discovered (scripts then load), else why not. Never rejects.
+   * node-redis v4 leaves a cluster whose connect() failed closed and reusable (connect() again works), and
+   * one whose nodes answered with no slots open with an empty map, which only reconnecting refreshes.
+   */
+  private async attempt(): Promise<unknown> {
+    const cluster = this.cluster;
+    try {
+      if (cluster.isOpen && this.openedHere && cluster.masters.length === 0) {
+        this.openedHere = false;
+        await cluster.disconnect();
+      }
+      if (!cluster.isOpen) {
+        this.openedHere = false;
+        await cluster.connect();
+        this.openedHere = true;
+      }
+    } catch (error) {
+      this.connectionError(error);
+      return error;
+    }
+    if (this.closed) {
+      // close() may not have waited for this connect(): node clients it made are not shut by it.
+      if (this.owned) await cluster.disconnect().catch(() => undefined);
+      return new ClosedError();
+    }
+    if (!this.discovered()) return new Error(this.openedHere ? 'the cluster serves no slots yet' : 'the cluster is connecting or serves no slots yet');
+    this.ready = true;
+    this.loadScripts();
+    return undefined;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      timer.unref();
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** A key whose slot node-redis knows no master of: a refresh may find it. */
+  private unmapped(key: string): Promise<never> {
+    this.refresh(key);
+    return Promise.reject(new RedisUnavailableError(`no master is known for the slot of '${key}' yet; answering without the cache`));
+  }
+
+  /** onError, kept from throwing into node-redis' event handlers or the reconnect loop. */
+  private readonly report = (error: unknown): void => {
+    try {
+      this.options.onError(error);
+    } catch {
+      // a throwing 'error' listener must not stop the store
+    }
+  };
+
+  // node-redis reports every failed node connection, and the loop every failed attempt: each distinct
+  // message reaches listeners once per 5 s.
+  private readonly connectionError = limitRepeats(this.report);
 
   /** Passes the result through; a failure that suggests a dead node starts a topology refresh. */
   private watch<T>(key: string, pending: Promise<T>): Promise<T> {
@@ -143,11 +263,11 @@ export class ClusterStore implements Store {
       for (const master of this.cluster.masters.filter((m) => m !== owner)) {
         const via = keyServedBy(this.cluster, master);
         if (via === undefined) continue;
-        await withDeadline(this.cluster.sendCommand(via, true, ['EXISTS', key]), this.options.timeoutMs, 'EXISTS').catch(() => undefined);
+        await withDeadline(this.cluster.sendCommand(via, false, ['EXISTS', key]), this.options.timeoutMs, 'EXISTS').catch(() => undefined);
         if (masterAddresses(this.cluster) !== before) break;
       }
       if (masterAddresses(this.cluster) !== before) this.topologyChanged();
-    })().finally(() => {
+    })().catch(this.report).finally(() => {
       this.refreshing = undefined;
       this.lastRefresh = Date.now();
     });
@@ -177,7 +297,7 @@ export class ClusterStore implements Store {
       }),
     );
     const loading = withDeadline(all, this.options.timeoutMs, 'SCRIPT LOAD on every master')
-      .then(() => undefined, this.options.onError)
+      .then(() => undefined, this.report)
       .finally(() => {
         if (this.loading === loading) this.loading = undefined;
       });
@@ -188,7 +308,7 @@ export class ClusterStore implements Store {
     if (this.closed) return Promise.reject(new ClosedError());
     if (!this.subscriber) {
       const subscriber = this.cluster.duplicate({ minimizeConnections: true }) as RedisCluster;
-      subscriber.on('error', this.options.onError);
+      subscriber.on('error', this.connectionError);
       const connected = subscriber.connect().then(() => subscriber);
       connected.catch(() => {
         if (this.subscriber === connected) this.subscriber = undefined;
