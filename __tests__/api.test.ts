@@ -254,3 +254,16 @@ describe('bad input is a typed error naming the option and the fix', () => {
     }
   });
 });
+
+test('parseDuration: a duration known only at run time is checked like an option, without a cast', async () => {
+  const { parseDuration } = await import('../src');
+  const fromEnv: string = ' 90s ';
+  const c = cache({ ttl: parseDuration(fromEnv, 'CACHE_TTL') });
+  await c.set('k', 1);
+  const pttl = await admin.pTTL(`${c.namespace}:{k}:v`);
+  expect(pttl).toBeGreaterThan(80_000);
+  expect(pttl).toBeLessThanOrEqual(90_000);
+  expect(parseDuration(250)).toBe(250);
+  expect(() => parseDuration('5 minutes', 'CACHE_TTL')).toThrow(InvalidOptionError);
+  expect(() => parseDuration('5 minutes', 'CACHE_TTL')).toThrow(/option 'CACHE_TTL' must be a duration/);
+});

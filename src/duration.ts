@@ -43,3 +43,15 @@ export function toMs(value: unknown, option: string, { allowZero = false, max = 
   }
   return Math.ceil(ms);
 }
+
+/**
+ * A duration read at run time (an environment variable, a config file) turned into a `Duration`, checked
+ * as every option is: `ttl: parseDuration(process.env.CACHE_TTL ?? '5m')`. `Duration` stays a precise type
+ * so a literal mistake ('5 minutes') is a type error where it is written; a string known only at run time
+ * passes through here instead of a cast, and a bad one throws InvalidOptionError naming `option`.
+ */
+export function parseDuration(value: string | number, option = 'duration'): Duration {
+  const text = typeof value === 'string' ? value.trim() : value;
+  toMs(text, option, { allowZero: true, max: EXPIRY_MAX_MS });
+  return text as Duration;
+}

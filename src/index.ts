@@ -1,6 +1,6 @@
 export { Cache, createCache, type CacheEvents, type Factory } from './cache';
 export type { CacheOptions, CallOptions } from './options';
-export type { Duration } from './duration';
+export { parseDuration, type Duration } from './duration';
 export type { Codec } from './codec/codec';
 export { v8Codec } from './codec/v8';
 export { jsonCodec } from './codec/json';
