@@ -2,8 +2,8 @@ import './polyfill';
 import { InvalidOptionError } from '../src/errors';
 import { setClassConfig, type CacheConfigOptions } from './class-config';
 import { DecoratorUsageError } from './errors';
-import { detect, looksLikeDecoratorCall, placement } from './mode';
-import { checkCache, checkTtl } from './options';
+import { detect, looksLikeDecoratorCall, memberLabel, placement } from './mode';
+import { checkCache, checkTtl, located } from './options';
 
 /** The type of what @CacheConfig(...) returns: a class decorator in either TypeScript mode. */
 export interface CacheConfigDecorator {
@@ -23,9 +23,18 @@ export function CacheConfig(options: CacheConfigOptions): CacheConfigDecorator {
   if (looksLikeDecoratorCall([options]) || typeof options === 'function') {
     throw new DecoratorUsageError('@CacheConfig must be called with its options: @CacheConfig({ cache, namespace, ttl })');
   }
-  const config = check(options);
+  // The options are checked here, and a mistake is thrown once the decorator is applied, where the error
+  // can name the class: both happen while the class is defined.
+  let config: CacheConfigOptions | undefined;
+  let mistake: unknown;
+  try {
+    config = check(options);
+  } catch (error) {
+    mistake = error;
+  }
   return function cacheConfigDecorator(...args: unknown[]): void {
     const invocation = detect(args);
+    if (!config) throw located(mistake, `@CacheConfig on ${memberLabel(invocation) ?? placement(invocation)}`);
     if (invocation.mode === 'standard' && invocation.context.kind === 'class' && typeof invocation.value === 'function') {
       setClassConfig(invocation.value, config);
       return;
@@ -34,7 +43,8 @@ export function CacheConfig(options: CacheConfigOptions): CacheConfigDecorator {
       setClassConfig(invocation.target, config);
       return;
     }
-    throw new DecoratorUsageError(`@CacheConfig decorates a class, not ${placement(invocation)}; use @Cached on methods`);
+    const member = memberLabel(invocation);
+    throw new DecoratorUsageError(`@CacheConfig decorates a class, not ${placement(invocation)}${member ? ` (${member})` : ''}; use @Cached on methods`);
   } as CacheConfigDecorator;
 }
 

@@ -2,11 +2,13 @@ import './polyfill';
 import type { Duration } from '../src/duration';
 import { InvalidOptionError } from '../src/errors';
 import { DecoratorUsageError } from './errors';
+import { carryFunctionMetadata } from './metadata-store';
 import { MethodTarget } from './method-target';
 import { recordLegacy, recordStandard } from './method-registry';
-import { detect, looksLikeDecoratorCall, placement, type Invocation } from './mode';
-import { METHOD_OPTIONS, normalize, type CachedMethodOptions, type KeyFunction, type Normalized } from './options';
+import { detect, looksLikeDecoratorCall, memberLabel, placement, type Invocation } from './mode';
+import { located, METHOD_OPTIONS, normalize, type CachedMethodOptions, type KeyFunction, type Normalized } from './options';
 import { callCached, link } from './target';
+import type { Checked, Member, Mistake, Placement } from './type-checks';
 
 // The instance type a decorator accepts: any object unless options (instanceKey) fixed it.
 type Instance<T> = unknown extends T ? object : T;
@@ -16,33 +18,78 @@ type Instance<T> = unknown extends T ? object : T;
  * return a promise: a cached method always returns one, so a synchronous signature would mislead its
  * callers (declare it `async`, or its return type `Promise<T>`). Getters, fields and static methods are
  * refused by the type checker as they are at runtime. A key function's parameters must fit the method's
- * leading parameters (`[...A, ...any[]]`), so it may ignore trailing ones.
+ * leading parameters (`[...A, ...any[]]`), so it may ignore trailing ones. One signature serves both
+ * modes, and a mistake is reported as the type of its first parameter: a sentence saying what to change.
  */
 export interface CachedMethodDecorator<A extends unknown[], T = unknown> {
-  /** Standard (TC39) decorators. */
-  <This extends Instance<T>, F extends (this: This, ...args: [...A, ...any[]]) => Promise<unknown>>(value: F, context: ClassMethodDecoratorContext<This, F> & { static: false }): void;
-  /** experimentalDecorators; `prototype?: never` refuses a constructor, i.e. a static method. */
-  <F extends (...args: [...A, ...any[]]) => Promise<unknown>>(target: Instance<T> & { prototype?: never }, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<F>): void;
+  /** Standard decorators pass (value, context); experimentalDecorators (prototype or constructor, key, descriptor), or (class). */
+  <V, C = undefined, D = undefined>(value: Checked<V, CachedMistake<Member<V, C, D>, A, T>>, context?: C, descriptor?: D): void;
 }
 
+// The first thing wrong with caching this member, or never.
+type CachedMistake<M, A extends unknown[], T> =
+  M extends { kind: 'method'; method: infer F; instance: infer This }
+    ? F extends (...args: any) => Promise<unknown>
+      ? F extends (...args: [...A, ...any[]]) => unknown
+        ? This extends Instance<T>
+          ? never
+          : Mistake<"@Cached's instanceKey must take an instance of the class that declares the method">
+        : Mistake<"@Cached's key function must take the method's leading parameters, with the same types">
+      : Mistake<'@Cached must decorate an async method (returning a Promise): declare it async, or its return type Promise<T>'>
+    : Placement<
+        M,
+        '@Cached',
+        {
+          static: 'wrap the function with cached() instead';
+          accessor: 'make it an async method, since a cached value arrives as a promise';
+          field: "wrap the function instead: load = cached(async (id) => ..., { name: 'load' })";
+        }
+      >;
+
+// Every one-argument form is one signature (options or a ttl), so a mistake in it is reported where it is
+// written (at `ttl: 'soon'`), not as "no overload matches".
 /**
  * Caches an async method: each distinct argument list is computed once across every process sharing the
  * cache. Forms: @Cached(), @Cached(ttl), @Cached(ttl, key), @Cached({ ttl, key, cache, version, ... }).
  * A method that returns a plain value at runtime still returns a promise once decorated.
  */
-export function Cached<A extends unknown[] = any[], T = unknown>(options?: CachedMethodOptions<A, T>): CachedMethodDecorator<A, NoInfer<T>>;
-export function Cached<A extends unknown[] = any[]>(ttl: Duration, key?: string | KeyFunction<A>): CachedMethodDecorator<A>;
-export function Cached(...factoryArgs: unknown[]): CachedMethodDecorator<any[]> {
+export function Cached<A extends unknown[] = any[], T = unknown>(options?: CachedMethodOptions<A, T> | Duration): CachedMethodDecorator<A, NoInfer<T>>;
+export function Cached<A extends unknown[] = any[]>(ttl: Duration, key: string | KeyFunction<A> | undefined): CachedMethodDecorator<A>;
+/**
+ * `@Cached` written without parentheses: the decorator is then Cached itself, applied to the member. This
+ * form returns a sentence instead of a decorator, which the checker shows as the decorator's return type.
+ */
+export function Cached(
+  value: object | undefined,
+  context: DecoratorContext | string | symbol,
+  descriptor?: PropertyDescriptor,
+): { 'herdless: @Cached must be called: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached': true };
+export function Cached(...factoryArgs: unknown[]): unknown {
   if (looksLikeDecoratorCall(factoryArgs)) {
-    throw new DecoratorUsageError('@Cached must be called: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached');
+    throw new DecoratorUsageError(`@Cached must be called${on(detect(factoryArgs))}: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached`);
   }
-  const [given, normalized] = parse(factoryArgs);
+  // The options are checked here, and a mistake is thrown once the decorator is applied, where the error
+  // can name the method: both happen while the class is defined.
+  let parsed: ReturnType<typeof parse> | undefined;
+  let mistake: unknown;
+  try {
+    parsed = parse(factoryArgs);
+  } catch (error) {
+    mistake = error;
+  }
   return function cachedDecorator(...args: unknown[]): unknown {
     const invocation = detect(args);
+    if (!parsed) throw located(mistake, `@Cached on ${memberLabel(invocation) ?? placement(invocation)}`);
+    const [given, normalized] = parsed;
     if (invocation.mode === 'standard') return decorateStandard(invocation, given, normalized);
     if (invocation.mode === 'legacy-member') return decorateLegacy(invocation, given, normalized);
-    throw misplaced(invocation, undefined);
+    throw misplaced(invocation);
   } as CachedMethodDecorator<any[]>;
+}
+
+function on(invocation: Invocation): string {
+  const member = memberLabel(invocation);
+  return member ? ` (on ${member})` : '';
 }
 
 function parse(args: unknown[]): [CachedMethodOptions, Normalized] {
@@ -65,7 +112,7 @@ type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 function decorateStandard(invocation: Extract<Invocation, { mode: 'standard' }>, given: CachedMethodOptions, options: Normalized): Method {
   const { value, context } = invocation;
-  if (context.kind !== 'method' || context.static || typeof value !== 'function') throw misplaced(invocation, String(context.name ?? ''));
+  if (context.kind !== 'method' || context.static || typeof value !== 'function') throw misplaced(invocation);
   const property = context.name;
   const name = methodName(property, options);
   let replacement: Method | undefined;
@@ -83,9 +130,7 @@ function decorateStandard(invocation: Extract<Invocation, { mode: 'standard' }>,
 function decorateLegacy(invocation: Extract<Invocation, { mode: 'legacy-member' }>, given: CachedMethodOptions, options: Normalized): PropertyDescriptor {
   const { target: prototype, key: property, descriptor } = invocation;
   const owner = (prototype as { constructor?: Function }).constructor;
-  if (typeof prototype === 'function' || !descriptor || typeof descriptor.value !== 'function' || typeof owner !== 'function') {
-    throw misplaced(invocation, `${typeof prototype === 'function' ? prototype.name : owner?.name}.${String(property)}`);
-  }
+  if (typeof prototype === 'function' || !descriptor || typeof descriptor.value !== 'function' || typeof owner !== 'function') throw misplaced(invocation);
   const target = new MethodTarget(property, methodName(property, options), options, { owner });
   const replacement = wrap(descriptor.value as Method, target);
   link(replacement, target);
@@ -98,6 +143,7 @@ function wrap(method: Method, target: MethodTarget): Method {
     return callCached(target, this, args, () => method.apply(this, args));
   };
   Object.defineProperty(replacement, 'name', { value: method.name });
+  carryFunctionMetadata(method, replacement);
   return replacement;
 }
 
@@ -107,8 +153,9 @@ function methodName(property: string | symbol, options: Normalized): string {
   throw new DecoratorUsageError(`@Cached on the symbol-named method ${property.toString()} needs a name for its keys: @Cached({ name: 'byId' })`);
 }
 
-function misplaced(invocation: Invocation, member: string | undefined): DecoratorUsageError {
+function misplaced(invocation: Invocation): DecoratorUsageError {
   const where = placement(invocation);
+  const member = memberLabel(invocation);
   const at = member ? ` (${member})` : '';
   const hint = where.includes('static')
     ? 'static methods are not supported; wrap the function with cached() instead'

@@ -4,7 +4,7 @@ import type { CallOptions } from '../src/options';
 import { getDefaultCache } from './default-cache';
 import { NoCacheError } from './errors';
 import { formatHead } from './key-format';
-import { FUNCTION_OPTIONS, normalize, type CachedFunctionOptions, type Normalized } from './options';
+import { checkedAt, FUNCTION_OPTIONS, located, normalize, type CachedFunctionOptions, type Normalized } from './options';
 import { callCached, evictCached, link, peekCached, redisKey, type Target } from './target';
 
 /** A cached function: same parameters, always a promise, plus helpers that use the key a call would use. */
@@ -18,13 +18,20 @@ export interface CachedFunction<A extends unknown[], R> {
   peek(...args: A): Promise<Awaited<R> | undefined>;
 }
 
+// The function's type is inferred from `fn` alone: the options' key function is typed by fn's parameters
+// and never widens them, so a key that does not fit is reported at the key, and a mistake in the options
+// at that option. (A function expression is typed after the other arguments; until then `fn` is taken as
+// any function, so a mistake in the options is never blamed on the function.)
 /**
  * Wraps `fn` so each distinct argument list is computed once across every process sharing the cache.
  * A synchronous `fn` becomes asynchronous. `this` is passed through to `fn` and to a key function.
  */
-export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedFunctionOptions<A>): CachedFunction<A, R> {
-  if (typeof fn !== 'function') throw new InvalidOptionError('fn', fn, 'the function to cache');
-  const normalized = normalize(options, FUNCTION_OPTIONS);
+export function cached<F extends (...args: any[]) => unknown>(fn: F, options?: CachedFunctionOptions<Parameters<F>>): CachedFunction<Parameters<F>, ReturnType<F>> {
+  type A = Parameters<F>;
+  type R = ReturnType<F>;
+  const where = `cached(${typeof fn === 'function' ? nameOf(fn, options) : ''})`;
+  if (typeof fn !== 'function') throw located(new InvalidOptionError('fn', fn, 'the function to cache'), where);
+  const normalized = checkedAt(where, () => normalize(options, FUNCTION_OPTIONS));
   const name = normalized.name ?? fn.name;
   if (!name) {
     throw new InvalidOptionError(
@@ -44,6 +51,12 @@ export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: 
   wrapper.peek = (...args) => peekCached(target, undefined, args) as Promise<Awaited<R> | undefined>;
   link(wrapper, target);
   return wrapper;
+}
+
+// The name messages use before the options are checked: the `name` option if it is a usable one, else fn's.
+function nameOf(fn: Function, options: unknown): string {
+  const name = (options as { name?: unknown } | null | undefined)?.name;
+  return typeof name === 'string' && name !== '' ? name : fn.name;
 }
 
 class FunctionTarget implements Target {

@@ -7,8 +7,9 @@
  */
 
 interface ReflectMetadata {
-  defineMetadata(key: string, value: unknown, target: object, property?: string | symbol): void;
-  getOwnMetadata(key: string, target: object, property?: string | symbol): unknown;
+  defineMetadata(key: unknown, value: unknown, target: object, property?: string | symbol): void;
+  getOwnMetadata(key: unknown, target: object, property?: string | symbol): unknown;
+  getOwnMetadataKeys?(target: object, property?: string | symbol): unknown[];
 }
 
 const fallback = new WeakMap<object, Map<string | symbol | undefined, Map<string, unknown>>>();
@@ -31,4 +32,19 @@ export function defineOwnMetadata(key: string, value: unknown, target: object, p
 export function getOwnMetadata(key: string, target: object, property?: string | symbol): unknown {
   const found = reflect()?.getOwnMetadata(key, target, property);
   return found !== undefined ? found : fallback.get(target)?.get(property)?.get(key);
+}
+
+/**
+ * Gives `replacement` the Reflect metadata kept on `original` itself, so a decorator that replaces a method
+ * keeps what the decorators applied before it (written below it) recorded there: NestJS keeps a handler's
+ * route, guards, headers and status code on the method function. Decorators applied after it annotate the
+ * replacement directly. Metadata on the (prototype, property) pair, such as design:paramtypes, stays with
+ * the property and needs no copy. Without reflect-metadata there is no such metadata.
+ */
+export function carryFunctionMetadata(original: Function, replacement: Function): void {
+  const r = reflect();
+  if (!r || typeof r.getOwnMetadataKeys !== 'function') return;
+  for (const key of r.getOwnMetadataKeys(original)) {
+    r.defineMetadata(key, r.getOwnMetadata(key, original), replacement);
+  }
 }

@@ -36,19 +36,19 @@ function isContext(value: unknown): value is DecoratorContext {
   return value !== null && typeof value === 'object' && typeof (value as { kind?: unknown }).kind === 'string';
 }
 
-/** Words for an error message about where a decorator was put. */
+/** Words for an error message about where a decorator was put; the same words in both modes. */
 export function placement(invocation: Invocation): string {
   switch (invocation.mode) {
     case 'standard': {
       const c = invocation.context;
       if (c.kind === 'class') return 'a class';
-      return `${'static' in c && c.static ? 'a static ' : 'a '}${c.kind === 'method' ? 'method' : c.kind}`;
+      return article(`${'static' in c && c.static ? 'static ' : ''}${c.kind}`);
     }
     case 'legacy-member': {
       const d = invocation.descriptor;
       const isStatic = typeof invocation.target === 'function';
-      const kind = d === undefined ? 'field' : d.get || d.set ? 'getter or setter' : typeof d.value === 'function' ? 'method' : 'field';
-      return `${isStatic ? 'a static ' : 'a '}${kind}`;
+      const kind = d === undefined ? 'field' : d.get ? 'getter' : d.set ? 'setter' : typeof d.value === 'function' ? 'method' : 'field';
+      return article(`${isStatic ? 'static ' : ''}${kind}`);
     }
     case 'legacy-class':
       return 'a class';
@@ -56,5 +56,32 @@ export function placement(invocation: Invocation): string {
       return 'a parameter';
     default:
       return 'something that is not a class member';
+  }
+}
+
+function article(words: string): string {
+  return `${/^[aeiou]/.test(words) ? 'an' : 'a'} ${words}`;
+}
+
+/**
+ * The decorated member or class for messages: 'UserService.getUser', or 'getUser' with standard member
+ * decorators, which are not given their class (only its members' names) while the class is being defined.
+ */
+export function memberLabel(invocation: Invocation): string | undefined {
+  switch (invocation.mode) {
+    case 'standard': {
+      const { context, value } = invocation;
+      if (context.kind === 'class') return context.name ?? (typeof value === 'function' && value.name ? value.name : '(anonymous class)');
+      return String(context.name);
+    }
+    case 'legacy-member': {
+      const { target, key } = invocation;
+      const owner = typeof target === 'function' ? target : (target as { constructor?: Function }).constructor;
+      return `${owner?.name || '(anonymous class)'}.${String(key)}`;
+    }
+    case 'legacy-class':
+      return invocation.target.name || '(anonymous class)';
+    default:
+      return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { cached, NoCacheError, setDefaultCache, UnkeyableArgumentError } from '../../decorators';
-import { InvalidOptionError } from '../../src';
+import { createCache, InvalidOptionError } from '../../src';
 import { Runs, useRedis } from './helpers';
 
 const redis = useRedis();
@@ -155,19 +155,23 @@ describe('cached(fn)', () => {
     const fn = async function load(id: string) {
       return id;
     };
+    // Each message names the wrapped function, so it is told apart from the same option given elsewhere.
     const bad: [object, RegExp][] = [
-      [{ cache, ttl: 'soon' }, /option 'ttl' must be a duration/],
-      [{ cache, ttlSeconds: 5 }, /unknown option 'ttlSeconds'/],
-      [{ cache, key: 42 }, /option 'key' must be a string, or a function/],
-      [{ cache, version: '' }, /option 'version' must be a non-empty string or a finite number/],
-      [{ cache: {} }, /option 'cache' must be a cache from createCache\(\)/],
-      [{ cache, instanceKey: () => 'x' }, /unknown option 'instanceKey'/],
-      [{ cache, ttl: Number.MAX_VALUE }, /option 'ttl' must be a duration of at most/],
+      [{ cache, ttl: 'soon' }, /^herdless: cached\(load\): option 'ttl' must be a duration/],
+      [{ cache, ttl: 'soon', name: 'byId' }, /^herdless: cached\(byId\): option 'ttl' must be a duration/],
+      [{ cache, ttlSeconds: 5 }, /^herdless: cached\(load\): unknown option 'ttlSeconds'/],
+      [{ cache, key: 42 }, /^herdless: cached\(load\): option 'key' must be a string, or a function/],
+      [{ cache, version: '' }, /^herdless: cached\(load\): option 'version' must be a non-empty string or a finite number/],
+      [{ cache: {} }, /^herdless: cached\(load\): option 'cache' must be a cache from createCache\(\)/],
+      [{ cache, instanceKey: () => 'x' }, /^herdless: cached\(load\): unknown option 'instanceKey'/],
+      [{ cache, ttl: Number.MAX_VALUE }, /^herdless: cached\(load\): option 'ttl' must be a duration of at most/],
     ];
     for (const [options, message] of bad) {
       expect(() => cached(fn, options as never)).toThrow(InvalidOptionError);
       expect(() => cached(fn, options as never)).toThrow(message);
     }
+    expect(() => createCache({ redis: { url: redis.url }, ttl: 'soon' as never })).toThrow(/^herdless: option 'ttl' must be a duration/);
+    expect(() => setDefaultCache({} as never)).toThrow(/^herdless: setDefaultCache\(\): option 'cache' must be a cache from createCache\(\)/);
     // A ttl longer than any timer is still a valid expiry.
     expect(await cached(fn, { cache, ttl: '30d' })('long-lived')).toBe('long-lived');
     const numeric = cached(fn, { cache, key: ((id: string) => Number(id)) as never });

@@ -186,14 +186,19 @@ export function decoratorContract(mode: 'standard' | 'legacy', fixtures: typeof 
       expect(listed.find((m) => m.method === 'countUsers')!.options).toMatchObject({ ttl: 60_000, version: 1 });
     });
 
+    // Messages name the decorated member as Class.member; standard member decorators are not given their
+    // class while it is being defined, so there they name the member alone.
+    const member = (className: string, name: string) => (mode === 'legacy' ? `${className}\\.${name}` : name);
     test.each([
-      ['getter', DecoratorUsageError, /@Cached cannot decorate a getter/],
-      ['field', DecoratorUsageError, /@Cached cannot decorate a field .*cached\(/],
-      ['staticMethod', DecoratorUsageError, /@Cached cannot decorate a static method .*cached\(\)/],
-      ['withoutParentheses', DecoratorUsageError, /@Cached must be called/],
-      ['badTtl', InvalidOptionError, /option 'ttl' must be a duration/],
-      ['unknownOption', InvalidOptionError, /unknown option 'ttlSeconds'/],
-      ['configOnMethod', DecoratorUsageError, /@CacheConfig decorates a class, not a method/],
+      ['getter', DecoratorUsageError, new RegExp(`@Cached cannot decorate a getter \\(${member('Getter', 'total')}\\)`)],
+      ['field', DecoratorUsageError, new RegExp(`@Cached cannot decorate a field \\(${member('Field', 'load')}\\): .*cached\\(`)],
+      ['staticMethod', DecoratorUsageError, new RegExp(`@Cached cannot decorate a static method \\(${member('Static', 'load')}\\): .*cached\\(\\)`)],
+      ['withoutParentheses', DecoratorUsageError, new RegExp(`@Cached must be called \\(on ${member('Bare', 'load')}\\): write @Cached\\(\\)`)],
+      ['badTtl', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('BadTtl', 'load')}: option 'ttl' must be a duration`)],
+      ['unknownOption', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('Unknown', 'load')}: unknown option 'ttlSeconds'`)],
+      ['configOnMethod', DecoratorUsageError, new RegExp(`@CacheConfig decorates a class, not a method \\(${member('ConfigOnMethod', 'load')}\\)`)],
+      ['configBadTtl', InvalidOptionError, /^herdless: @CacheConfig on BadConfig: option 'ttl' must be a duration/],
+      ['evictBadWhen', InvalidOptionError, new RegExp(`^herdless: @CacheEvict on ${member('BadWhen', 'update')}: option 'when' must be 'after' or 'before'`)],
     ] as const)('misuse fails when the class is defined: %s', (name, type, message) => {
       expect(() => misuse[name]()).toThrow(type);
       expect(() => misuse[name]()).toThrow(message);
@@ -245,6 +250,14 @@ export function decoratorContract(mode: 'standard' | 'legacy', fixtures: typeof 
     test('naming a method that is not cached fails at the call', async () => {
       const EvictTypo = misuse.evictUnknownMethod();
       await expect(new EvictTypo().update('1')).rejects.toThrow(/@CacheEvict on EvictTypo\.update names 'getUsr', which is not a @Cached method/);
+    });
+
+    test('naming a method that is not cached is refused before the method runs, so no data changes', async () => {
+      const { EvictPlain, writes } = misuse.evictPlainMethod();
+      const service = new EvictPlain();
+      await expect(service.update('1')).rejects.toThrow(DecoratorUsageError);
+      await expect(service.update('1')).rejects.toThrow(/@CacheEvict on EvictPlain\.update names 'plain', which is not a @Cached method/);
+      expect(writes).toEqual([]);
     });
 
     test('invalidate, peek and keyOf take the method or the instance and its name', async () => {

@@ -198,6 +198,25 @@ export const misuse = {
     }
     return ConfigOnMethod;
   },
+  configBadTtl() {
+    // @ts-expect-error 'soon' is not a duration
+    @CacheConfig({ ttl: 'soon' })
+    class BadConfig {}
+    return BadConfig;
+  },
+  evictBadWhen() {
+    class BadWhen {
+      @Cached()
+      async load(id: string): Promise<string> {
+        return id;
+      }
+
+      // @ts-expect-error 'later' is not a time to evict
+      @CacheEvict({ method: 'load', when: 'later' })
+      async update(_id: string): Promise<void> {}
+    }
+    return BadWhen;
+  },
   evictUnknownMethod() {
     class EvictTypo {
       @Cached()
@@ -210,5 +229,20 @@ export const misuse = {
       async update(_id: string): Promise<void> {}
     }
     return EvictTypo;
+  },
+  evictPlainMethod() {
+    const writes: string[] = [];
+    class EvictPlain {
+      async plain(id: string): Promise<string> {
+        return id;
+      }
+
+      // Compiles: a decorator cannot change a method's type, so a cached method looks like any async one.
+      @CacheEvict('plain')
+      async update(id: string): Promise<void> {
+        writes.push(id);
+      }
+    }
+    return { EvictPlain, writes };
   },
 };

@@ -39,6 +39,13 @@ export function cachedFunctionTypes(): void {
     },
   });
 
+  // A function expression is typed after the options; an annotated key function still fits it.
+  const scaled = cached(async function scaled(x: number) { return x * 2; }, { key: (x: number) => String(x), ttl: '1m' });
+  assertType<Equal<typeof scaled, CachedFunction<[x: number], Promise<number>>>>();
+  // `this` is passed through, and is not one of the parameters.
+  const total = cached(function total(this: { rate: number }, amount: number) { return amount * this.rate; }, { cache });
+  assertType<Equal<Parameters<typeof total>, [amount: number]>>();
+
   // @ts-expect-error the argument is a string
   load(42);
   // @ts-expect-error key() takes the function's arguments
