@@ -267,3 +267,13 @@ test('parseDuration: a duration known only at run time is checked like an option
   expect(() => parseDuration('5 minutes', 'CACHE_TTL')).toThrow(InvalidOptionError);
   expect(() => parseDuration('5 minutes', 'CACHE_TTL')).toThrow(/option 'CACHE_TTL' must be a duration/);
 });
+
+test('option errors name where the option was written', async () => {
+  expect(() => createCache({ ttl: '5 minutes' as never })).toThrow(/^herdless: createCache: option 'ttl' must be a duration/);
+  expect(() => createCache({ lease: { ttl: 0 } })).toThrow(/^herdless: createCache: option 'lease\.ttl'/);
+  const c = cache();
+  await expect(c.getOrSet('k', () => 1, { ttl: '5 minutes' as never })).rejects.toThrow(/^herdless: getOrSet: option 'ttl' must be a duration/);
+  await expect(c.set('k', 1, { ttl: -1 })).rejects.toThrow(/^herdless: set: option 'ttl'/);
+  await expect(c.get('')).rejects.toThrow(/^herdless: get: option 'key'/);
+  await expect(c.delete('')).rejects.toThrow(/^herdless: delete: option 'key'/);
+});

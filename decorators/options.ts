@@ -48,25 +48,7 @@ const COMMON = ['cache', 'key', 'version', 'namespace', ...CALL_OPTIONS];
 export const FUNCTION_OPTIONS = [...COMMON, 'name'];
 export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
 
-/**
- * An option error that names where the options were written ("@Cached on UserService.getUser",
- * "cached(loadUser)"), so a mistake is told apart from the same option elsewhere (createCache's ttl).
- * Other errors are returned as they are.
- */
-export function located(error: unknown, where: string): unknown {
-  if (!(error instanceof InvalidOptionError)) return error;
-  const message = error.message.replace(/^herdless: /, '');
-  return new InvalidOptionError(error.option, undefined, '', `herdless: ${where}: ${message}`);
-}
-
-/** Runs a check of options written at `where`; an option error it throws names that place. */
-export function checkedAt<T>(where: string, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    throw located(error, where);
-  }
-}
+export { checkedAt, located } from '../src/errors';
 
 /** Validates where the options are written, so a mistake fails at startup rather than at the first call. */
 export function normalize(options: unknown, known: readonly string[]): Normalized {

@@ -5,7 +5,7 @@ import type { RedisClusterOptions } from 'redis';
 import { Bell } from './bus/bell';
 import { Waker } from './bus/waker';
 import { EnvelopeFormat } from './envelope';
-import { ClosedError, EncodeError, InvalidOptionError, RedisUnavailableError, WaitTimeoutError } from './errors';
+import { checkedAt, ClosedError, EncodeError, InvalidOptionError, located, RedisUnavailableError, WaitTimeoutError } from './errors';
 import { KeyLayout, checkKey, type KeyFamily } from './keys';
 import { decodeFailure, encodeFailure } from './lease/failure';
 import { Lease, type LeaseContext } from './lease/lease';
@@ -78,7 +78,7 @@ export class Cache extends EventEmitter {
 
   constructor(options?: CacheOptions) {
     super();
-    this.settings = settings(options);
+    this.settings = checkedAt('createCache', () => settings(options));
     this.namespace = this.settings.namespace;
     this.keys = new KeyLayout(this.namespace);
     this.format = new EnvelopeFormat(this.settings.codec);
@@ -125,14 +125,14 @@ export class Cache extends EventEmitter {
       const ttl = callTtl(options, this.settings.ttlMs);
       return this.flights.do(key, (flight) => this.load(key, factory, ttl, flight), () => this.waitedTooLong(key, factory)) as Promise<Awaited<T>>;
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(located(error, 'getOrSet'));
     }
   }
 
   /** The cached value, or undefined when there is none (or Redis cannot be reached). */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     if (this.closed) throw new ClosedError();
-    checkKey(key);
+    checkedAt('get', () => checkKey(key));
     let bytes: Buffer | null;
     try {
       bytes = await this.store.get(this.keys.value(key));
@@ -146,8 +146,10 @@ export class Cache extends EventEmitter {
   /** Writes a value directly. Voids a computation in flight for the key, so its older result cannot replace this one. */
   async set(key: string, value: unknown, options?: CallOptions): Promise<void> {
     if (this.closed) throw new ClosedError();
-    checkKey(key);
-    const ttl = callTtl(options, this.settings.ttlMs);
+    const ttl = checkedAt('set', () => {
+      checkKey(key);
+      return callTtl(options, this.settings.ttlMs);
+    });
     const bytes = this.encode(key, value, ttl, 0);
     const family = this.keys.family(key);
     await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel], [bytes, String(ttl)]));
@@ -159,7 +161,7 @@ export class Cache extends EventEmitter {
    */
   async delete(key: string): Promise<boolean> {
     if (this.closed) throw new ClosedError();
-    checkKey(key);
+    checkedAt('delete', () => checkKey(key));
     const family = this.keys.family(key);
     return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel], []))) === 1;
   }

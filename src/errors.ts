@@ -93,3 +93,23 @@ export class LeaseHeldTooLongError extends HerdlessError {
     this.key = key;
   }
 }
+
+/**
+ * An option error that names where the options were written ("createCache", "getOrSet", "@Cached on
+ * UserService.getUser", "cached(loadUser)"), so a mistake is told apart from the same option elsewhere.
+ * Other errors are returned as they are.
+ */
+export function located(error: unknown, where: string): unknown {
+  if (!(error instanceof InvalidOptionError)) return error;
+  const message = error.message.replace(/^herdless: /, '');
+  return new InvalidOptionError(error.option, undefined, '', `herdless: ${where}: ${message}`);
+}
+
+/** Runs a check of options written at `where`; an option error it throws names that place. */
+export function checkedAt<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw located(error, where);
+  }
+}

@@ -170,7 +170,7 @@ describe('cached(fn)', () => {
       expect(() => cached(fn, options as never)).toThrow(InvalidOptionError);
       expect(() => cached(fn, options as never)).toThrow(message);
     }
-    expect(() => createCache({ redis: { url: redis.url }, ttl: 'soon' as never })).toThrow(/^herdless: option 'ttl' must be a duration/);
+    expect(() => createCache({ redis: { url: redis.url }, ttl: 'soon' as never })).toThrow(/^herdless: createCache: option 'ttl' must be a duration/);
     expect(() => setDefaultCache({} as never)).toThrow(/^herdless: setDefaultCache\(\): option 'cache' must be a cache from createCache\(\)/);
     // A ttl longer than any timer is still a valid expiry.
     expect(await cached(fn, { cache, ttl: '30d' })('long-lived')).toBe('long-lived');
