@@ -36,9 +36,9 @@ export class SingleFlight<T> {
     const current = this.flights.get(key);
     if (current) return this.join(current, onLate);
     const flight = new Flight<T>(key);
-    this.flights.set(key, flight);
     const call = fn(flight);
     flight.call = call;
+    this.flights.set(key, flight);
     const settle = () => {
       this.detach(flight);
       if (flight.timer) clearTimeout(flight.timer);
