@@ -1,7 +1,8 @@
 import { createClient } from 'redis';
-import { createCache, type Cache } from '../src';
+import { createCache, v8Codec, type Cache } from '../src';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 import { leaseScripts } from '../src/lease/scripts';
+import { EnvelopeFormat } from '../src/envelope';
 import { Monitor, tally } from './fixtures/monitor';
 
 // What each path costs in round trips, read from the server's MONITOR feed.
@@ -84,4 +85,58 @@ test('a woken waiter takes the value from the wake-up, without reading it back (
   } finally {
     await waiter.close();
   }
+});
+
+describe('waiters with a confirmed subscription do not poll', () => {
+  async function herd(namespace: string, functionMs: number): Promise<number> {
+    const caches = Array.from({ length: 4 }, () => createCache({ redis: { url: redis.url }, namespace }));
+    try {
+      await Promise.all(caches.map((c) => c.get('connect')));
+      const commands = await monitor.record(admin, async () => {
+        const leading = caches[0].getOrSet('k', () => new Promise((resolve) => setTimeout(() => resolve('v'), functionMs)));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const waiting = caches.slice(1).flatMap((c) => Array.from({ length: 5 }, () => c.getOrSet('k', () => 'never')));
+        expect(await Promise.all([leading, ...waiting])).toEqual(Array(16).fill('v'));
+      });
+      return commands.length;
+    } finally {
+      await Promise.all(caches.map((c) => c.close()));
+    }
+  }
+
+  test("a herd's command count does not grow with the function's time", async () => {
+    const short = await herd('poll-short', 200);
+    const long = await herd('poll-long', 2_500);
+    expect(long).toBeLessThanOrEqual(Math.ceil(short * 1.15));
+  });
+
+  test('a dropped subscriber connection makes waiters re-check at once and poll, so a wake-up lost meanwhile costs no lease TTL', async () => {
+    const waiter = createCache({ redis: { url: redis.url }, namespace: 'poll-lost' });
+    waiter.on('error', () => undefined);
+    const family = ['poll-lost:{k}:v', 'poll-lost:{k}:lease', 'poll-lost:{k}:ch'];
+    try {
+      await admin.set(family[1], 'holder-1', { PX: 30_000 });
+      const waiting = new Promise<void>((resolve) => waiter.once('wait', () => resolve()));
+      const answer = waiter.getOrSet('k', () => 'never');
+      await waiting;
+      await new Promise((resolve) => setTimeout(resolve, 100)); // asleep until the lease would expire
+      // In one round trip: the subscriber connection is killed, then holder-1 commits. Its wake-up goes
+      // out before the subscriber can be back, so it is lost for sure.
+      const envelope = new EnvelopeFormat(v8Codec).encode('v', Date.now(), 60_000, 1);
+      const { commit } = leaseScripts('PUBLISH');
+      await Promise.all([
+        admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
+        admin.eval(commit.source, { keys: family, arguments: ['holder-1', envelope as unknown as string, '60000'] }),
+      ]);
+      const started = Date.now();
+      let settled = false;
+      answer.then(() => (settled = true), () => (settled = true));
+      // A hang detector: the lease had 30 s left; a waiter that re-checks needs well under a second.
+      while (!settled && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(settled).toBe(true);
+      expect(await answer).toBe('v');
+    } finally {
+      await waiter.close();
+    }
+  });
 });

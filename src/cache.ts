@@ -91,7 +91,6 @@ export class Cache extends EventEmitter {
       const options = { timeoutMs, scripts: Object.values(this.scripts), onError };
       const store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
       this.waker = new Waker(store, timeoutMs, onError);
-      store.onSubscriptionsLost = () => this.waker.forgetAll();
       this.store = store;
     } else {
       this.scripts = leaseScripts('PUBLISH');
@@ -99,6 +98,7 @@ export class Cache extends EventEmitter {
       this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind === 'v5-client');
       this.waker = new Waker(this.store, timeoutMs, onError);
     }
+    this.store.onSubscriptionsLost = (resubscribe) => this.waker.lost(resubscribe);
     this.flights = new SingleFlight(this.settings.waitTimeoutMs);
     const cache = this;
     this.leases = {
@@ -236,7 +236,8 @@ export class Cache extends EventEmitter {
     this.emit('wait', key);
     const deadline = Date.now() + this.settings.waitTimeoutMs;
     const bell = new Bell();
-    let stopListening: (() => void) | undefined = await this.waker.listen(family.channel, bell.ring);
+    const listening = await this.waker.listen(family.channel, bell.ring);
+    let stopListening: (() => void) | undefined = listening.stop;
     let unreadable: Buffer | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -273,7 +274,9 @@ export class Cache extends EventEmitter {
         const left = deadline - Date.now();
         if (left <= 0) return await this.waitedTooLong(key, factory);
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
-        await bell.sleep(Math.min(pollDelay(attempt), left, leaseLeft > 0 ? leaseLeft + 2 : Infinity));
+        // While the subscription is trusted the wake-up comes by itself: no polling in between.
+        const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
+        await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry));
       }
     } finally {
       stopListening?.();

@@ -41,7 +41,7 @@ const RETRY_MAX_MS = 3_000;
  */
 export class ClusterStore implements Store {
   /** Called when existing subscriptions may have been lost and should be made again. */
-  onSubscriptionsLost: () => void = () => undefined;
+  onSubscriptionsLost: (resubscribe: boolean) => void = () => undefined;
   private readonly cluster: RedisCluster;
   private readonly owned: boolean;
   // Set once the cluster has been discovered; from then on calls go to it (node-redis reconnects nodes).
@@ -279,7 +279,7 @@ export class ClusterStore implements Store {
     if (old) {
       this.subscriber = undefined;
       old.then((subscriber) => subscriber.disconnect()).catch(() => undefined);
-      this.onSubscriptionsLost();
+      this.onSubscriptionsLost(true);
     }
   }
 
@@ -309,6 +309,8 @@ export class ClusterStore implements Store {
     if (!this.subscriber) {
       const subscriber = this.cluster.duplicate({ minimizeConnections: true }) as RedisCluster;
       subscriber.on('error', this.connectionError);
+      // A shard's subscriber connection failing loses its wake-ups until node-redis subscribes again.
+      subscriber.on('error', () => this.onSubscriptionsLost(false));
       const connected = subscriber.connect().then(() => subscriber);
       connected.catch(() => {
         if (this.subscriber === connected) this.subscriber = undefined;

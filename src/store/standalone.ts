@@ -37,6 +37,7 @@ const V5_BUFFERS = { typeMapping: { 36: Buffer } };
  *   v4 and v5/v6 clients take the same path (the commands and replies are RESP, whatever the version).
  */
 export class StandaloneStore implements Store {
+  onSubscriptionsLost: (resubscribe: boolean) => void = () => undefined;
   private readonly client: RedisClient;
   private readonly owned: boolean;
   // Set once the connection has been up, or the first connection attempt ran out of time: from then
@@ -109,6 +110,14 @@ export class StandaloneStore implements Store {
     if (!this.subscriber) {
       const subscriber = this.client.duplicate({ disableOfflineQueue: false }) as RedisClient;
       subscriber.on('error', this.connectionError);
+      // Wake-ups sent while the subscriber is down are lost; node-redis subscribes again on reconnect.
+      // (Its first 'ready' is no loss: subscriptions asked for before it are confirmed by then.)
+      let connectedBefore = false;
+      subscriber.on('error', () => this.onSubscriptionsLost(false));
+      subscriber.on('ready', () => {
+        if (connectedBefore) this.onSubscriptionsLost(false);
+        connectedBefore = true;
+      });
       // Waiters keep the process alive with their own timers; the subscription itself never does.
       subscriber.unref();
       this.subscriber = subscriber;

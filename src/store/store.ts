@@ -25,6 +25,11 @@ export interface Store {
   subscribe(channel: string, listener: Listener): Promise<void>;
   unsubscribe(channel: string, listener: Listener): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Set by the cache: called when wake-ups may have been lost (the subscriber connection dropped or came
+   * back, a cluster topology changed). `resubscribe`: existing subscriptions are gone and must be made again.
+   */
+  onSubscriptionsLost: (resubscribe: boolean) => void;
 }
 
 // Spelt out from what 'redis' exports: an inferred type would name a file deep inside @redis/client,
