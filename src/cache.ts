@@ -46,7 +46,8 @@ const KIND_LEAD = 0x6c; // 'l'
  *   acquire(value, lease)          value | you lead | someone leads
  *   lead:  run the function under a Lease (renewed, capped at maxHold); commit (fenced) or fail (shares the error)
  *   wait:  subscribe to the key's channel, then re-check with acquire until a value, an error or the lease
- *          comes free (takeover); woken by the channel, with jittered polling in case a message is lost.
+ *          comes free (takeover); woken by the channel, re-checking when the holder's lease would expire,
+ *          and polling (jittered) only once the subscription may have lost a message (bus/waker.ts).
  * Any Redis failure answers the call by running the function without the cache.
  *
  * Invariants (each is stated again where it is kept):
