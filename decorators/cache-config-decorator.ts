@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../src/errors';
 import { setClassConfig, type CacheConfigOptions } from './class-config';
 import { DecoratorUsageError } from './errors';
 import { detect, looksLikeDecoratorCall, memberLabel, placement } from './mode';
-import { checkCache, checkTtl, located } from './options';
+import { checkCache, checkedWhenApplied, checkTtl } from './options';
 
 /** The type of what @CacheConfig(...) returns: a class decorator in either TypeScript mode. */
 export interface CacheConfigDecorator {
@@ -23,18 +23,10 @@ export function CacheConfig(options: CacheConfigOptions): CacheConfigDecorator {
   if (looksLikeDecoratorCall([options]) || typeof options === 'function') {
     throw new DecoratorUsageError('@CacheConfig must be called with its options: @CacheConfig({ cache, namespace, ttl })');
   }
-  // The options are checked here, and a mistake is thrown once the decorator is applied, where the error
-  // can name the class: both happen while the class is defined.
-  let config: CacheConfigOptions | undefined;
-  let mistake: unknown;
-  try {
-    config = check(options);
-  } catch (error) {
-    mistake = error;
-  }
+  const checked = checkedWhenApplied('@CacheConfig', () => check(options));
   return function cacheConfigDecorator(...args: unknown[]): void {
     const invocation = detect(args);
-    if (!config) throw located(mistake, `@CacheConfig on ${memberLabel(invocation) ?? placement(invocation)}`);
+    const config = checked(invocation);
     if (invocation.mode === 'standard' && invocation.context.kind === 'class' && typeof invocation.value === 'function') {
       setClassConfig(invocation.value, config);
       return;

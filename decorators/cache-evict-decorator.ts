@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../src/errors';
 import { DecoratorUsageError } from './errors';
 import { carryFunctionMetadata } from './metadata-store';
 import { detect, looksLikeDecoratorCall, memberLabel, placement, type Invocation } from './mode';
-import { located } from './options';
+import { checkedWhenApplied } from './options';
 import { evictCached, targetOf, type Target } from './target';
 import type { Checked, Member, Mistake, Placement } from './type-checks';
 
@@ -97,18 +97,10 @@ export function CacheEvict(...factoryArgs: unknown[]): unknown {
     const member = memberLabel(detect(factoryArgs));
     throw new DecoratorUsageError(`@CacheEvict must be called with the method(s) to evict${member ? ` (on ${member})` : ''}: @CacheEvict('getUser')`);
   }
-  // The options are checked here, and a mistake is thrown once the decorator is applied, where the error
-  // can name the method: both happen while the class is defined.
-  let plan: Plan | undefined;
-  let mistake: unknown;
-  try {
-    plan = parse(factoryArgs);
-  } catch (error) {
-    mistake = error;
-  }
+  const checked = checkedWhenApplied('@CacheEvict', () => parse(factoryArgs));
   return function cacheEvictDecorator(...args: unknown[]): unknown {
     const invocation = detect(args);
-    if (!plan) throw located(mistake, `@CacheEvict on ${memberLabel(invocation) ?? placement(invocation)}`);
+    const plan = checked(invocation);
     if (invocation.mode === 'standard') {
       const { value, context } = invocation;
       if (context.kind !== 'method' || context.static || typeof value !== 'function') throw misplaced(invocation);

@@ -6,7 +6,7 @@ import { carryFunctionMetadata } from './metadata-store';
 import { MethodTarget } from './method-target';
 import { recordLegacy, recordStandard } from './method-registry';
 import { detect, looksLikeDecoratorCall, memberLabel, placement, type Invocation } from './mode';
-import { located, METHOD_OPTIONS, normalize, type CachedMethodOptions, type KeyFunction, type Normalized } from './options';
+import { checkedWhenApplied, METHOD_OPTIONS, normalize, type CachedMethodOptions, type KeyFunction, type Normalized } from './options';
 import { callCached, link } from './target';
 import type { Checked, Member, Mistake, Placement } from './type-checks';
 
@@ -68,19 +68,10 @@ export function Cached(...factoryArgs: unknown[]): unknown {
   if (looksLikeDecoratorCall(factoryArgs)) {
     throw new DecoratorUsageError(`@Cached must be called${on(detect(factoryArgs))}: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached`);
   }
-  // The options are checked here, and a mistake is thrown once the decorator is applied, where the error
-  // can name the method: both happen while the class is defined.
-  let parsed: ReturnType<typeof parse> | undefined;
-  let mistake: unknown;
-  try {
-    parsed = parse(factoryArgs);
-  } catch (error) {
-    mistake = error;
-  }
+  const checked = checkedWhenApplied('@Cached', () => parse(factoryArgs));
   return function cachedDecorator(...args: unknown[]): unknown {
     const invocation = detect(args);
-    if (!parsed) throw located(mistake, `@Cached on ${memberLabel(invocation) ?? placement(invocation)}`);
-    const [given, normalized] = parsed;
+    const [given, normalized] = checked(invocation);
     if (invocation.mode === 'standard') return decorateStandard(invocation, given, normalized);
     if (invocation.mode === 'legacy-member') return decorateLegacy(invocation, given, normalized);
     throw misplaced(invocation);

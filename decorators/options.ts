@@ -1,6 +1,7 @@
 import type { Cache } from '../src/cache';
 import { EXPIRY_MAX_MS, toMs, type Duration } from '../src/duration';
-import { InvalidOptionError } from '../src/errors';
+import { InvalidOptionError, located } from '../src/errors';
+import { memberLabel, placement, type Invocation } from './mode';
 import type { CallOptions } from '../src/options';
 
 /** Turns a call's arguments into the part of the key after the name; the result is still namespaced and versioned. */
@@ -49,6 +50,25 @@ export const FUNCTION_OPTIONS = [...COMMON, 'name'];
 export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
 
 export { checkedAt, located } from '../src/errors';
+
+/**
+ * Checks a decorator's options when the decorator factory is called, and hands the result to the
+ * decorator once it is applied; a mistake is thrown then, named after the member or class it was written
+ * on (`@Cached on UserService.getUser: ...`). Both happen while the class is defined.
+ */
+export function checkedWhenApplied<T>(decorator: string, check: () => T): (invocation: Invocation) => T {
+  let checked: { value: T } | undefined;
+  let mistake: unknown;
+  try {
+    checked = { value: check() };
+  } catch (error) {
+    mistake = error;
+  }
+  return (invocation) => {
+    if (!checked) throw located(mistake, `${decorator} on ${memberLabel(invocation) ?? placement(invocation)}`);
+    return checked.value;
+  };
+}
 
 /** Validates where the options are written, so a mistake fails at startup rather than at the first call. */
 export function normalize(options: unknown, known: readonly string[]): Normalized {

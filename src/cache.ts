@@ -73,7 +73,7 @@ export class Cache extends EventEmitter {
   private readonly store: Store;
   private readonly scripts: LeaseScripts;
   private readonly waker: Waker;
-  private readonly flights: SingleFlight<unknown>;
+  private readonly flights: SingleFlight<unknown, Factory<unknown>>;
   private readonly leases: LeaseContext;
   private closed = false;
 
@@ -90,17 +90,15 @@ export class Cache extends EventEmitter {
     if (kind === 'v4-cluster' || kind === 'cluster-options') {
       this.scripts = leaseScripts('SPUBLISH');
       const options = { timeoutMs, scripts: Object.values(this.scripts), onError };
-      const store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
-      this.waker = new Waker(store, timeoutMs, onError);
-      this.store = store;
+      this.store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
     } else {
       this.scripts = leaseScripts('PUBLISH');
       const client = redis as ConstructorParameters<typeof StandaloneStore>[0];
-      this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind === 'v5-client');
-      this.waker = new Waker(this.store, timeoutMs, onError);
+      this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind);
     }
+    this.waker = new Waker(this.store, timeoutMs, onError);
     this.store.onSubscriptionsLost = (resubscribe) => this.waker.lost(resubscribe);
-    this.flights = new SingleFlight(this.settings.waitTimeoutMs);
+    this.flights = new SingleFlight(this.settings.waitTimeoutMs, (key, factory) => this.waitedTooLong(key, factory));
     const cache = this;
     this.leases = {
       store: this.store,
@@ -124,7 +122,7 @@ export class Cache extends EventEmitter {
       checkKey(key);
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
       const ttl = callTtl(options, this.settings.ttlMs);
-      return this.flights.do(key, (flight) => this.load(key, factory, ttl, flight), () => this.waitedTooLong(key, factory)) as Promise<Awaited<T>>;
+      return this.flights.do(key, (flight) => this.load(key, factory, ttl, flight), factory) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(located(error, 'getOrSet'));
     }

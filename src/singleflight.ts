@@ -7,34 +7,38 @@
  *   resolved, its lease was lost or voided), so a call that starts after that never receives it;
  * - a joiner waits for another caller's computation no longer than a caller in another process would:
  *   `joinTimeoutMs` from when it joined or when the computation began, whichever is later; then its own
- *   `onLate` answers it. Joiners of a flight that is only reading (a hit, a wait with its own deadline)
+ *   `onLate(key, context)` answers it, with the context the joiner passed (so a hit allocates nothing for it). Joiners of a flight that is only reading (a hit, a wait with its own deadline)
  *   are not timed.
  */
 export class Flight<T> {
   /** Callers that joined, in order; created for the first one. */
-  joiners: Joiner<T>[] | undefined;
+  joiners: Joiner<T, unknown>[] | undefined;
   computingSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
   call!: Promise<T>;
   constructor(readonly key: string) {}
 }
 
-interface Joiner<T> {
+interface Joiner<T, C> {
   readonly joinedAt: number;
   readonly resolve: (value: T | PromiseLike<T>) => void;
   readonly reject: (error: unknown) => void;
-  readonly onLate: () => Promise<T>;
+  readonly context: C;
   done: boolean;
 }
 
-export class SingleFlight<T> {
+export class SingleFlight<T, C> {
   private readonly flights = new Map<string, Flight<T>>();
 
-  constructor(private readonly joinTimeoutMs: number) {}
+  constructor(
+    private readonly joinTimeoutMs: number,
+    private readonly onLate: (key: string, context: C) => Promise<T>,
+  ) {}
 
-  do(key: string, fn: (flight: Flight<T>) => Promise<T>, onLate: () => Promise<T>): Promise<T> {
+  /** `context`: what `onLate` needs to answer this caller should it join and wait too long. */
+  do(key: string, fn: (flight: Flight<T>) => Promise<T>, context: C): Promise<T> {
     const current = this.flights.get(key);
-    if (current) return this.join(current, onLate);
+    if (current) return this.join(current, context);
     const flight = new Flight<T>(key);
     const call = fn(flight);
     flight.call = call;
@@ -68,11 +72,11 @@ export class SingleFlight<T> {
     return this.flights.size;
   }
 
-  private join(flight: Flight<T>, onLate: () => Promise<T>): Promise<T> {
+  private join(flight: Flight<T>, context: C): Promise<T> {
     if (!flight.joiners) {
-      const joiners: Joiner<T>[] = [];
+      const joiners: Joiner<T, unknown>[] = [];
       flight.joiners = joiners;
-      const answer = (settle: (joiner: Joiner<T>) => void) => {
+      const answer = (settle: (joiner: Joiner<T, unknown>) => void) => {
         for (const joiner of joiners) {
           if (joiner.done) continue;
           joiner.done = true;
@@ -86,7 +90,7 @@ export class SingleFlight<T> {
     }
     const joiners = flight.joiners;
     return new Promise<T>((resolve, reject) => {
-      joiners.push({ joinedAt: Date.now(), resolve, reject, onLate, done: false });
+      joiners.push({ joinedAt: Date.now(), resolve, reject, context, done: false });
       if (flight.computingSince !== undefined && !flight.timer) this.schedule(flight);
     });
   }
@@ -106,7 +110,7 @@ export class SingleFlight<T> {
         if (Math.max(joiner.joinedAt, flight.computingSince!) + this.joinTimeoutMs > now) break;
         joiner.done = true;
         // onLate may throw synchronously (a factory that throws): it still answers this joiner only.
-        new Promise<T>((resolve) => resolve(joiner.onLate())).then(joiner.resolve, joiner.reject);
+        new Promise<T>((resolve) => resolve(this.onLate(flight.key, joiner.context as C))).then(joiner.resolve, joiner.reject);
       }
       this.schedule(flight);
     }, Math.max(0, due - Date.now()));

@@ -104,28 +104,23 @@ export class Lease {
     this.onLost();
   }
 
+  /** `step` failed with `error`: retry it while Redis cannot be reached; release instead if Redis refused it. */
   private endLater(step: () => Promise<unknown>, error: unknown): void {
-    this.context.fault(error, this.key);
-    if (isRefusal(error)) {
-      if (step !== this.releaseStep) this.release();
-      return;
-    }
     const giveUpAt = Date.now() + this.context.leaseTtlMs;
     let delay = 100;
-    const attempt = () => {
+    const failed = (failure: unknown, report: boolean) => {
+      if (isRefusal(failure)) {
+        this.context.fault(failure, this.key);
+        if (step !== this.releaseStep) this.release();
+        return;
+      }
+      if (report) this.context.fault(failure, this.key);
       if (this.context.closed || Date.now() + delay > giveUpAt) return;
       setTimeout(() => {
-        Promise.resolve().then(step).catch((failure: unknown) => {
-          if (isRefusal(failure)) {
-            this.context.fault(failure, this.key);
-            if (step !== this.releaseStep) this.release();
-            return;
-          }
-          delay = Math.min(delay * 2, 1_000);
-          attempt();
-        });
+        delay = Math.min(delay * 2, 1_000);
+        Promise.resolve().then(step).catch((again: unknown) => failed(again, false));
       }, delay).unref();
     };
-    attempt();
+    failed(error, true);
   }
 }

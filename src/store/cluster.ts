@@ -1,6 +1,7 @@
 import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
+import { clientKind } from './client-kind';
 import { limitRepeats } from './error-limit';
 import type { Script } from './script';
 import { slotOf } from './slot';
@@ -92,7 +93,11 @@ export class ClusterStore implements Store {
     if (!this.ready) return this.whenDiscovered().then(() => this.run(script, keys, args, late));
     const master = this.cluster.slots[slotOf(keys[0])]?.master;
     if (!master) return this.unmapped(keys[0]);
-    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.router, script, keys, args, () => this.loadScripts(true)));
+    // Sent to the master of the first key. node-redis v4 would route EVALSHA/EVAL to a random node (its
+    // cluster reads the first key from the wrong argument) and rely on MOVED, costing a rediscovery per
+    // misrouted call and failing once redirections run out.
+    const send = (command: ScriptArg[]) => this.cluster.sendCommand(keys[0], false, command as string[], BUFFERS);
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(send, script, keys, args, () => this.loadScripts(true)));
     return this.watch(keys[0], this.deadlinesFor(master.address).bound(call, script.name, late));
   }
 
@@ -116,18 +121,6 @@ export class ClusterStore implements Store {
     if (this.owned) closing.push(shut(this.cluster));
     await Promise.all(closing);
   }
-
-  /**
-   * EVALSHA/EVAL sent to the master of the first key. node-redis v4 would route them to a random node
-   * (its cluster reads the first key from the wrong argument) and rely on MOVED, costing a rediscovery
-   * per misrouted call and failing once redirections run out.
-   */
-  private readonly router = {
-    evalSha: (options: typeof BUFFERS, sha: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
-      this.cluster.sendCommand(keys[0], false, ['EVALSHA', sha, String(keys.length), ...keys, ...args], options),
-    eval: (options: typeof BUFFERS, source: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
-      this.cluster.sendCommand(keys[0], false, ['EVAL', source, String(keys.length), ...keys, ...args], options),
-  };
 
   private deadlinesFor(address: string): Deadlines {
     let deadlines = this.deadlines.get(address);
@@ -308,9 +301,11 @@ export class ClusterStore implements Store {
     if (this.closed) return Promise.reject(new ClosedError());
     if (!this.subscriber) {
       const subscriber = this.cluster.duplicate({ minimizeConnections: true }) as RedisCluster;
-      subscriber.on('error', this.connectionError);
       // A shard's subscriber connection failing loses its wake-ups until node-redis subscribes again.
-      subscriber.on('error', () => this.onSubscriptionsLost(false));
+      subscriber.on('error', (error) => {
+        this.connectionError(error);
+        this.onSubscriptionsLost(false);
+      });
       const connected = subscriber.connect().then(() => subscriber);
       connected.catch(() => {
         if (this.subscriber === connected) this.subscriber = undefined;
@@ -321,9 +316,6 @@ export class ClusterStore implements Store {
   }
 }
 
-export function isCluster(value: unknown): value is RedisCluster {
-  return typeof (value as RedisCluster)?.sSubscribe === 'function' && typeof (value as RedisCluster)?.getSlotMaster === 'function';
-}
 
 /** A key whose slot `master` serves, found by trying probe names (a few tries: a master serves ~1/3 of slots). */
 function keyServedBy(cluster: RedisCluster, master: unknown): string | undefined {
@@ -332,6 +324,10 @@ function keyServedBy(cluster: RedisCluster, master: unknown): string | undefined
     if (cluster.slots[slotOf(key)]?.master === master) return key;
   }
   return undefined;
+}
+
+function isCluster(value: RedisCluster | RedisClusterOptions): value is RedisCluster {
+  return clientKind(value) === 'v4-cluster';
 }
 
 function masterAddresses(cluster: RedisCluster): string {

@@ -3,7 +3,7 @@ import { ClosedError, RedisUnavailableError } from '../errors';
 import { Deadlines, withDeadline } from './deadline';
 import { limitRepeats } from './error-limit';
 import type { Script } from './script';
-import { evalScript, isErrorReply, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
+import { evalScript, isErrorReply, type Listener, type ScriptArg, type ScriptReply, type Send, type Store, type StoreOptions } from './store';
 
 // Any node-redis v4 client, whatever modules or scripts its owner configured.
 export type RedisClient = RedisClientType<any, any, any>;
@@ -51,10 +51,10 @@ export class StandaloneStore implements Store {
   private readonly connectionError = limitRepeats((error) => this.options.onError(error));
   private readonly buffers: object;
 
-  /** `redis`: client options (herdless opens a v4 client), or a v4 client, or a v5/v6 client (`modern`). */
-  constructor(redis: RedisClient | ModernRedisClient | RedisClientOptions, private readonly options: StoreOptions, modern = false) {
-    this.buffers = modern ? V5_BUFFERS : V4_BUFFERS;
-    if (modern || isClient(redis)) {
+  /** `kind`: what `redis` is (clientKind): client options herdless opens a v4 client with, or a v4 or v5/v6 client. */
+  constructor(redis: RedisClient | ModernRedisClient | RedisClientOptions, private readonly options: StoreOptions, kind: 'options' | 'v4-client' | 'v5-client') {
+    this.buffers = kind === 'v5-client' ? V5_BUFFERS : V4_BUFFERS;
+    if (kind !== 'options') {
       this.client = redis as RedisClient;
       this.owned = false;
       this.deadlines = new Deadlines(options.timeoutMs, isErrorReply);
@@ -81,7 +81,7 @@ export class StandaloneStore implements Store {
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));
-    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.evaluator, script, keys, args));
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(this.send, script, keys, args));
     return this.deadlines.bound(call, script.name, late);
   }
 
@@ -93,27 +93,20 @@ export class StandaloneStore implements Store {
     await this.subscriber?.unsubscribe(channel, listener, true);
   }
 
-  private send(args: ScriptArg[]): Promise<unknown> {
-    return (this.client.sendCommand as (args: ScriptArg[], options: object) => Promise<unknown>)(args, this.buffers);
-  }
-
-  private readonly evaluator = {
-    evalSha: (_: unknown, sha: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
-      this.send(['EVALSHA', sha, String(keys.length), ...keys, ...args]),
-    eval: (_: unknown, source: string, { keys, arguments: args }: { keys: string[]; arguments: string[] }) =>
-      this.send(['EVAL', source, String(keys.length), ...keys, ...args]),
-  };
+  private readonly send: Send = (args) => (this.client.sendCommand as (args: ScriptArg[], options: object) => Promise<unknown>)(args, this.buffers);
 
   /** A dedicated pub/sub connection, created on first use and owned by this store. */
   private async pubSub(): Promise<RedisClient> {
     if (this.closed) throw new ClosedError();
     if (!this.subscriber) {
       const subscriber = this.client.duplicate({ disableOfflineQueue: false }) as RedisClient;
-      subscriber.on('error', this.connectionError);
       // Wake-ups sent while the subscriber is down are lost; node-redis subscribes again on reconnect.
       // (Its first 'ready' is no loss: subscriptions asked for before it are confirmed by then.)
       let connectedBefore = false;
-      subscriber.on('error', () => this.onSubscriptionsLost(false));
+      subscriber.on('error', (error) => {
+        this.connectionError(error);
+        this.onSubscriptionsLost(false);
+      });
       subscriber.on('ready', () => {
         if (connectedBefore) this.onSubscriptionsLost(false);
         connectedBefore = true;
@@ -182,9 +175,6 @@ function reason(error: unknown): string {
   return String(error);
 }
 
-export function isClient(value: unknown): value is RedisClient {
-  return typeof (value as RedisClient)?.sendCommand === 'function' && typeof (value as RedisClient)?.duplicate === 'function';
-}
 
 export async function shut(client: { isReady?: boolean; isOpen: boolean; quit(): Promise<unknown>; disconnect(): Promise<unknown> }): Promise<void> {
   try {

@@ -36,23 +36,19 @@ export interface Store {
 // a package herdless does not depend on, in the published declarations.
 export const BUFFERS: ReturnType<typeof commandOptions<{ returnBuffers: true }>> = commandOptions({ returnBuffers: true });
 
-interface Evaluator {
-  evalSha(options: typeof BUFFERS, sha: string, eval_: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  eval(options: typeof BUFFERS, source: string, eval_: { keys: string[]; arguments: string[] }): Promise<unknown>;
-}
+/** Sends one raw command (Buffers are sent as they are, binary-safe) and answers Buffers. */
+export type Send = (args: ScriptArg[]) => Promise<unknown>;
 
 /**
  * EVALSHA, and on NOSCRIPT (after SCRIPT FLUSH, a restart, a failover to a node that never saw the
  * script) the same script again with EVAL, which also puts it back in the server's script cache.
  */
-export function evalScript(target: unknown, script: Script, keys: string[], args: ScriptArg[], onNoScript?: () => void): Promise<ScriptReply> {
-  const redis = target as Evaluator;
-  // node-redis types EVAL arguments as strings, but sends Buffers as they are (binary-safe).
-  const options = { keys, arguments: args as string[] };
-  return (redis.evalSha(BUFFERS, script.sha, options) as Promise<ScriptReply>).catch((error: unknown) => {
+export function evalScript(send: Send, script: Script, keys: string[], args: ScriptArg[], onNoScript?: () => void): Promise<ScriptReply> {
+  const count = String(keys.length);
+  return (send(['EVALSHA', script.sha, count, ...keys, ...args]) as Promise<ScriptReply>).catch((error: unknown) => {
     if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
     onNoScript?.();
-    return redis.eval(BUFFERS, script.source, options) as Promise<ScriptReply>;
+    return send(['EVAL', script.source, count, ...keys, ...args]) as Promise<ScriptReply>;
   });
 }
 
