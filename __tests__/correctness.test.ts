@@ -113,7 +113,7 @@ describe('after an invalidation resolves, no caller is handed the older value', 
   test('a waiter does not keep a pushed value after a later delete: the latest wake-up wins', async () => {
     const waiter = cache();
     const ns = waiter.namespace;
-    const family = { value: `${ns}:{k}:v`, lease: `${ns}:{k}:lease`, channel: `${ns}:{k}:ch` };
+    const family = { value: `${ns}:{k}:v`, lease: `${ns}:{k}:lease`, channel: `${ns}:{k}:ch`, backoff: `${ns}:{k}:backoff` };
     const scripts = leaseScripts('PUBLISH');
     const envelope = (value: unknown) => new EnvelopeFormat(v8Codec).encode(value, Date.now(), 60_000, 1);
     await admin.set(family.lease, 'holder-1', { PX: 20_000 });
@@ -124,16 +124,16 @@ describe('after an invalidation resolves, no caller is handed the older value', 
     // In one round trip: holder-1 commits, the value is deleted, and holder-2 takes the lease. Both
     // wake-ups reach the waiter together.
     await Promise.all([
-      admin.evalSha(scripts.commit.sha, { keys: [family.value, family.lease, family.channel], arguments: ['holder-1', envelope('deleted') as unknown as string, '60000'] })
-        .catch(() => admin.eval(scripts.commit.source, { keys: [family.value, family.lease, family.channel], arguments: ['holder-1', envelope('deleted') as unknown as string, '60000'] })),
-      admin.eval(scripts.invalidate.source, { keys: [family.value, family.lease, family.channel] }),
+      admin.evalSha(scripts.commit.sha, { keys: [family.value, family.lease, family.channel, family.backoff], arguments: ['holder-1', envelope('deleted') as unknown as string, '60000'] })
+        .catch(() => admin.eval(scripts.commit.source, { keys: [family.value, family.lease, family.channel, family.backoff], arguments: ['holder-1', envelope('deleted') as unknown as string, '60000'] })),
+      admin.eval(scripts.invalidate.source, { keys: [family.value, family.lease, family.channel, family.backoff] }),
       admin.set(family.lease, 'holder-2', { PX: 20_000 }),
     ]);
     let settled: unknown;
     answer.then((value) => (settled = value), () => undefined);
     await sleep(300);
     expect(settled).toBeUndefined(); // still waiting on holder-2
-    await admin.eval(scripts.commit.source, { keys: [family.value, family.lease, family.channel], arguments: ['holder-2', envelope('current') as unknown as string, '60000'] });
+    await admin.eval(scripts.commit.source, { keys: [family.value, family.lease, family.channel, family.backoff], arguments: ['holder-2', envelope('current') as unknown as string, '60000'] });
     expect(await answer).toBe('current');
   });
 });

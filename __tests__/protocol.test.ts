@@ -113,7 +113,7 @@ describe('waiters with a confirmed subscription do not poll', () => {
   test('a dropped subscriber connection makes waiters re-check at once and poll, so a wake-up lost meanwhile costs no lease TTL', async () => {
     const waiter = createCache({ redis: { url: redis.url }, namespace: 'poll-lost' });
     waiter.on('error', () => undefined);
-    const family = ['poll-lost:{k}:v', 'poll-lost:{k}:lease', 'poll-lost:{k}:ch'];
+    const family = ['poll-lost:{k}:v', 'poll-lost:{k}:lease', 'poll-lost:{k}:ch', 'poll-lost:{k}:backoff'];
     try {
       await admin.set(family[1], 'holder-1', { PX: 30_000 });
       const waiting = new Promise<void>((resolve) => waiter.once('wait', () => resolve()));

@@ -34,6 +34,24 @@ export class WaitTimeoutError extends HerdlessError {
   }
 }
 
+/**
+ * A caller without a stale value waited `hardTimeout` for a computation (its own or another instance's).
+ * The computation goes on, and its result is stored when it finishes (fenced as always).
+ */
+export class TimeoutError extends HerdlessError {
+  readonly key: string;
+  readonly timeoutMs: number;
+  constructor(key: string, timeoutMs: number) {
+    super(
+      'ERR_HERDLESS_TIMEOUT',
+      `herdless: '${key}' was not computed within hardTimeout (${timeoutMs} ms); the computation goes on and its result will be stored; ` +
+        `raise 'hardTimeout', or set 'grace' so a stale value can be served meanwhile`,
+    );
+    this.key = key;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** The codec could not encode the value the function returned (a function, a symbol, ...). Nothing was cached. */
 export class EncodeError extends HerdlessError {
   readonly key: string;

@@ -12,6 +12,8 @@ export interface KeyFamily {
   readonly value: string;
   readonly lease: string;
   readonly channel: string;
+  /** Exists while a failed refresh's backoff runs: no caller anywhere starts another refresh until it expires. */
+  readonly backoff: string;
   /** Where the error that ended lease `token` is kept for that lease's waiters. */
   failure(token: string): string;
 }
@@ -33,6 +35,7 @@ export class KeyLayout {
       value: base + ':v',
       lease: base + ':lease',
       channel: base + ':ch',
+      backoff: base + ':backoff',
       failure: (token) => base + ':err:' + token,
     };
   }

@@ -4,6 +4,7 @@ import { v8Codec } from './codec/v8';
 import { EXPIRY_MAX_MS, toMs, type Duration } from './duration';
 import { DEFAULT_ERROR_FIELDS, RESERVED_FIELDS } from './lease/failure';
 import { InvalidOptionError } from './errors';
+import type { Freshness } from './freshness/policy';
 import { checkNamespace } from './keys';
 import type { RedisCluster } from './store/cluster';
 import { clientKind, type ClientKind } from './store/client-kind';
@@ -12,7 +13,34 @@ import type { ModernRedisClient, RedisClient } from './store/standalone';
 /** Where the cache keeps its data: a connection herdless opens (and closes), or a client you own. */
 export type RedisOption = RedisClientOptions | RedisClient | ModernRedisClient | { cluster: RedisClusterOptions } | RedisCluster;
 
-export interface CacheOptions {
+/** How fresh values must be; cache-wide in createCache, or per call. See the README's freshness section. */
+export interface FreshnessOptions {
+  /** How long a value is fresh. Default '5m'. */
+  ttl?: Duration;
+  /**
+   * How long past its ttl a stale value may still be served: at once, while one caller in the whole fleet
+   * refreshes it, and in place of an error when that refresh fails. Redis keeps entries ttl + grace.
+   * Default: off (0).
+   */
+  grace?: Duration | false;
+  /**
+   * Probabilistic early refresh (XFetch): a hit close to its expiry returns the value and starts one
+   * background refresh, so a hot key is refreshed before it expires. β: larger refreshes earlier; `true`
+   * is 1; `false` or 0 turns it off. Never serves a value older than ttl. Default 1.
+   */
+  earlyRefresh?: number | boolean;
+  /** With a stale value at hand, how long a caller waits for the refresh before it gets the stale value. Default 0 (at once). */
+  softTimeout?: Duration;
+  /**
+   * The longest a caller without a stale value waits for a computation (its own or another instance's);
+   * then it rejects with TimeoutError while the computation goes on and is stored. Default: off (false).
+   */
+  hardTimeout?: Duration | false;
+  /** After a refresh fails, how long no caller in any process starts another (kept in Redis). Default '10s'. */
+  refreshBackoff?: Duration;
+}
+
+export interface CacheOptions extends FreshnessOptions {
   /**
    * node-redis v4 client options (`{ url }`) or `{ cluster: { rootNodes } }` for a connection herdless opens
    * and closes; or a client you own: a node-redis v4 client or cluster, or a node-redis v5/v6 client.
@@ -20,8 +48,6 @@ export interface CacheOptions {
   redis?: RedisOption;
   /** Prefix of every key. Default 'herdless'. */
   namespace?: string;
-  /** How long values live. Default '5m'. */
-  ttl?: Duration;
   lease?: {
     /** Lifetime of a lease; renewed every ttl/3 while the function runs. Default '10s'. */
     ttl?: Duration;
@@ -51,16 +77,21 @@ export interface CacheOptions {
   commandTimeout?: Duration;
 }
 
-export interface CallOptions {
-  /** How long this value lives; default: the cache's ttl. */
-  ttl?: Duration;
+/** Per call: each freshness option overrides the cache's. */
+export interface CallOptions extends FreshnessOptions {
+  /** Compute now and store, still once across the fleet: a computation of the key already running anywhere is waited for instead. */
+  forceFresh?: boolean;
 }
+
+/** What set() takes: how long the value is fresh, and how long it may then be served stale. */
+export type SetOptions = Pick<FreshnessOptions, 'ttl' | 'grace'>;
 
 export interface Settings {
   redis: RedisOption;
   redisKind: ClientKind;
   namespace: string;
-  ttlMs: number;
+  /** The cache-wide freshness; a call without options uses this very object. */
+  freshness: Freshness;
   leaseTtlMs: number;
   maxHoldMs: number;
   errorFields: readonly string[];
@@ -70,7 +101,12 @@ export interface Settings {
   commandTimeoutMs: number;
 }
 
-const TOP_LEVEL = ['redis', 'namespace', 'ttl', 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
+const FRESHNESS = ['ttl', 'grace', 'earlyRefresh', 'softTimeout', 'hardTimeout', 'refreshBackoff'] as const;
+const CALL = [...FRESHNESS, 'forceFresh'];
+const SET = ['ttl', 'grace'];
+const TOP_LEVEL = ['redis', 'namespace', ...FRESHNESS, 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
+
+const DEFAULTS: Freshness = { ttlMs: 300_000, graceMs: 0, beta: 1, softTimeoutMs: 0, hardTimeoutMs: 0, backoffMs: 10_000, forceFresh: false };
 
 export function settings(options: CacheOptions = {}): Settings {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object');
@@ -94,7 +130,7 @@ export function settings(options: CacheOptions = {}): Settings {
     redis,
     redisKind,
     namespace: checkNamespace(options.namespace ?? 'herdless'),
-    ttlMs: toMs(options.ttl ?? '5m', 'ttl', { max: EXPIRY_MAX_MS }),
+    freshness: Object.freeze(freshness(options, DEFAULTS)),
     leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),
     maxHoldMs: toMs(lease.maxHold ?? '1m', 'lease.maxHold'),
     errorFields: errorFields(options.errorFields),
@@ -105,12 +141,47 @@ export function settings(options: CacheOptions = {}): Settings {
   };
 }
 
-/** The TTL of one call; validated on every call because it is where the mistake is made. */
-export function callTtl(options: CallOptions | undefined, fallback: number): number {
-  if (options === undefined) return fallback;
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object such as { ttl: "1m" }');
-  unknownKeys(options, ['ttl'], '');
-  return options.ttl === undefined ? fallback : toMs(options.ttl, 'ttl', { max: EXPIRY_MAX_MS });
+/**
+ * The freshness of one call: the cache's own object when the call passes no options (the hit path then
+ * allocates nothing), else the cache's with the call's overrides. Validated on every call, because that
+ * is where the mistake is made.
+ */
+export function callFreshness(options: CallOptions | undefined, cache: Freshness): Freshness {
+  if (options === undefined) return cache;
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
+  unknownKeys(options, CALL, '');
+  const forceFresh = options.forceFresh ?? false;
+  if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
+  return { ...freshness(options, cache), forceFresh };
+}
+
+/** The options of set(): ttl and grace only. */
+export function setFreshness(options: SetOptions | undefined, cache: Freshness): Freshness {
+  if (options === undefined) return cache;
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
+  unknownKeys(options, SET, '');
+  return freshness(options, cache);
+}
+
+function freshness(o: FreshnessOptions, base: Freshness): Freshness {
+  return {
+    ttlMs: o.ttl === undefined ? base.ttlMs : toMs(o.ttl, 'ttl', { max: EXPIRY_MAX_MS }),
+    graceMs: o.grace === undefined ? base.graceMs : o.grace === false ? 0 : toMs(o.grace, 'grace', { allowZero: true, max: EXPIRY_MAX_MS }),
+    beta: o.earlyRefresh === undefined ? base.beta : beta(o.earlyRefresh),
+    softTimeoutMs: o.softTimeout === undefined ? base.softTimeoutMs : toMs(o.softTimeout, 'softTimeout', { allowZero: true }),
+    hardTimeoutMs: o.hardTimeout === undefined ? base.hardTimeoutMs : o.hardTimeout === false ? 0 : toMs(o.hardTimeout, 'hardTimeout'),
+    backoffMs: o.refreshBackoff === undefined ? base.backoffMs : toMs(o.refreshBackoff, 'refreshBackoff', { allowZero: true, max: EXPIRY_MAX_MS }),
+    forceFresh: false,
+  };
+}
+
+function beta(value: unknown): number {
+  if (value === true) return 1;
+  if (value === false) return 0;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError('earlyRefresh', value, 'a number of 0 or more (β: 1 is the default, larger refreshes earlier), true (1) or false (off)');
+  }
+  return value;
 }
 
 function errorFields(extra: unknown): readonly string[] {

@@ -62,10 +62,13 @@ export class Lease {
     clearTimeout(this.cap);
   }
 
-  /** Writes the value if the lease is still ours: true written, false fenced, undefined if Redis did not answer (retried in the background). */
-  async commit(bytes: Buffer, ttlMs: number): Promise<boolean | undefined> {
+  /**
+   * Writes the value, kept by Redis for `keepMs` (ttl + grace), if the lease is still ours: true written,
+   * false fenced, undefined if Redis did not answer (retried in the background).
+   */
+  async commit(bytes: Buffer, keepMs: number): Promise<boolean | undefined> {
     const { family, token } = this;
-    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel], [token, bytes, String(ttlMs)]);
+    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel, family.backoff], [token, bytes, String(keepMs)]);
     try {
       const written = (await step()) === 1;
       if (!written) this.lose();
@@ -76,10 +79,14 @@ export class Lease {
     }
   }
 
-  /** Ends the lease and leaves the error (an encoded failure) for this lease's waiters in every process. */
-  async fail(payload: string): Promise<void> {
+  /**
+   * Ends the lease and leaves the error (an encoded failure) for this lease's waiters in every process;
+   * `backoffMs` > 0 (a failed refresh) also starts the fleet-wide refresh backoff.
+   */
+  async fail(payload: string, backoffMs = 0): Promise<void> {
     const { family, token } = this;
-    const step = () => this.context.store.run(this.context.scripts.fail, [family.lease, family.failure(token), family.channel], [token, payload, String(this.context.leaseTtlMs)]);
+    const step = () =>
+      this.context.store.run(this.context.scripts.fail, [family.lease, family.failure(token), family.channel, family.backoff], [token, payload, String(this.context.leaseTtlMs), String(backoffMs)]);
     try {
       await step();
     } catch (error) {

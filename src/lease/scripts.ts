@@ -30,21 +30,30 @@ const PUSH_LIMIT = 64 * 1024;
  */
 
 /**
- * Re-check the value, then take the lease if nobody holds it. Used for the first miss and for every
- * re-check of a waiter (KEYS[3] is then the error key of the lease it waits on).
- * A value the caller could not read (ARGV[3]: its bytes) counts as missing while it is still those bytes:
- * the caller leads, and its fenced commit replaces it, so an unreadable value is repaired once, under the
- * lease, instead of sending every call to the function until it expires.
- * KEYS: value, lease, error   ARGV: token, lease ttl ms [, unreadable bytes]
- * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl}
+ * Re-check the value, then take the lease if nobody holds it. Used for the first miss, for every re-check
+ * of a waiter (KEYS[3] is then the error key of the lease it waits on), and to start a refresh.
+ * A value the caller cannot use — bytes it could not read, or a value it found stale — counts as missing
+ * while it is still that value (ARGV[4], ARGV[5]: its length and first bytes, which hold its timestamps):
+ * the caller leads, and its fenced commit replaces it. So an unreadable value is repaired once, under the
+ * lease, and a stale one is refreshed once, instead of by every caller until it expires.
+ * A refresh (ARGV[3] = 'r': the caller has a stale or soon-stale value to serve meanwhile) does not start
+ * while a failed refresh's backoff runs (KEYS[4]); a miss, with nothing to serve, always may.
+ * KEYS: value, lease, error, backoff   ARGV: token, lease ttl ms, 'r' | 'm' [, unusable length, unusable head]
+ * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl} | {'b', backoff pttl}
  */
 const acquire = script(
   'acquire',
   `
 local value = redis.call('GET', KEYS[1])
-if value and value ~= ARGV[3] then return {'v', value} end
+if value and not (ARGV[4] and #value == tonumber(ARGV[4]) and string.sub(value, 1, #ARGV[5]) == ARGV[5]) then
+  return {'v', value}
+end
 local failure = redis.call('GET', KEYS[3])
 if failure then return {'e', failure} end
+if ARGV[3] == 'r' then
+  local backoff = redis.call('PTTL', KEYS[4])
+  if backoff > 0 then return {'b', backoff} end
+end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'l'} end
 return {'w', redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
 `,
@@ -65,15 +74,16 @@ return 0
 );
 
 /**
- * Fenced write-and-release: store the envelope and end the lease, only if the lease is still ours.
- * KEYS: value, lease, channel   ARGV: token, envelope, ttl ms   Reply: 1 written, 0 fenced
+ * Fenced write-and-release: store the envelope and end the lease, only if the lease is still ours. A value
+ * that could be computed ends a refresh backoff.
+ * KEYS: value, lease, channel, backoff   ARGV: token, envelope, ms Redis keeps it (ttl + grace)   Reply: 1 written, 0 fenced
  */
 const commit = (publish: Publish) => script(
   'commit',
   `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4])
 if #ARGV[2] <= ${PUSH_LIMIT} then
   redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1] .. '\\n' .. ARGV[2])
 else
@@ -85,8 +95,10 @@ return 1
 
 /**
  * The factory failed: end the lease at once and leave the error where this lease's waiters look for it.
- * New callers never read it (they start fresh), because its key names the failed token.
- * KEYS: lease, error, channel   ARGV: token, error payload, error ttl ms   Reply: 1 | 0 (lease was not ours)
+ * New callers never read it (they start fresh), because its key names the failed token. A failed refresh
+ * (ARGV[4] > 0) starts the backoff: no caller anywhere starts another refresh of the key before it ends.
+ * KEYS: lease, error, channel, backoff   ARGV: token, error payload, error ttl ms, backoff ms (0: none)
+ * Reply: 1 | 0 (lease was not ours)
  */
 const fail = (publish: Publish) => script(
   'fail',
@@ -94,6 +106,7 @@ const fail = (publish: Publish) => script(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[4]) end
 redis.pcall('${publish}', KEYS[3], ARGV[1])
 return 1
 `,
@@ -114,14 +127,15 @@ return 1
 );
 
 /**
- * A direct write: store the envelope and void any lease in flight, whose older result must not replace it.
- * KEYS: value, lease, channel   ARGV: envelope, ttl ms
+ * A direct write: store the envelope and void any lease in flight, whose older result must not replace it;
+ * a refresh backoff ends with it.
+ * KEYS: value, lease, channel, backoff   ARGV: envelope, ms Redis keeps it (ttl + grace)
  */
 const overwrite = (publish: Publish) => script(
   'overwrite',
   `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4])
 redis.pcall('${publish}', KEYS[3], '')
 return 1
 `,
@@ -129,14 +143,14 @@ return 1
 
 /**
  * Invalidate: drop the value and void any lease in flight (it computed from data older than this delete);
- * waiters wake and one of them computes afresh.
- * KEYS: value, lease, channel   Reply: 1 if a value was removed, else 0
+ * waiters wake and one of them computes afresh. A stale value goes with it: nothing is served after this.
+ * KEYS: value, lease, channel, backoff   Reply: 1 if a value was removed, else 0
  */
 const invalidate = (publish: Publish) => script(
   'invalidate',
   `
 local removed = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4])
 redis.pcall('${publish}', KEYS[3], '')
 return removed
 `,

@@ -1,0 +1,61 @@
+/**
+ * Background refreshes started by this process, per key. Invariants:
+ * - at most one refresh attempt per key is in flight in this process: hits that find the key due for a
+ *   refresh while one runs just return what they have;
+ * - once Redis said the key's refresh is someone else's (a lease held elsewhere) or must wait (a failed
+ *   refresh's backoff), no attempt starts here before that ends: a stale or early hit then costs this
+ *   process nothing beyond its GET, instead of one script per hit;
+ * - what it keeps is bounded: quiet periods that are over are swept once they outnumber those running.
+ */
+export class Refreshes {
+  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly quiet = new Map<string, Quiet>();
+  private sweepAt = 1024;
+
+  /** The attempt in flight for `key`, if any. */
+  inFlight(key: string): Promise<unknown> | undefined {
+    return this.running.get(key);
+  }
+
+  /**
+   * Whether an attempt may start for `key` now. A `patient` caller (one that will wait for a refresh
+   * running elsewhere) is held back by a backoff only.
+   */
+  mayStart(key: string, now: number, patient: boolean): boolean {
+    if (this.running.has(key)) return false;
+    const quiet = this.quiet.get(key);
+    if (quiet === undefined) return true;
+    if (quiet.until > now) return patient && !quiet.backoff;
+    this.quiet.delete(key);
+    return true;
+  }
+
+  /** Tracks `attempt` as the key's one attempt in flight until it settles. */
+  track<T>(key: string, attempt: Promise<T>): Promise<T> {
+    this.running.set(key, attempt);
+    const done = () => {
+      if (this.running.get(key) === attempt) this.running.delete(key);
+    };
+    attempt.then(done, done);
+    return attempt;
+  }
+
+  /** No attempt for `key` before `until` (ms since the epoch); `backoff`: because a refresh failed. */
+  quietUntil(key: string, until: number, backoff: boolean): void {
+    this.quiet.set(key, { until, backoff });
+    if (this.quiet.size < this.sweepAt) return;
+    const now = Date.now();
+    for (const [k, quiet] of this.quiet) if (quiet.until <= now) this.quiet.delete(k);
+    this.sweepAt = Math.max(1024, this.quiet.size * 2);
+  }
+
+  /** The key was invalidated here: what was learnt about its refresh no longer holds. */
+  forget(key: string): void {
+    this.quiet.delete(key);
+  }
+}
+
+interface Quiet {
+  readonly until: number;
+  readonly backoff: boolean;
+}
