@@ -1,9 +1,10 @@
 import './polyfill';
 import { InvalidOptionError } from '../src/errors';
+import { checkFreshness, FRESHNESS } from '../src/options';
 import { setClassConfig, type CacheConfigOptions } from './class-config';
 import { DecoratorUsageError } from './errors';
 import { detect, looksLikeDecoratorCall, memberLabel, placement } from './mode';
-import { checkCache, checkedWhenApplied, checkTtl } from './options';
+import { checkCache, checkedWhenApplied } from './options';
 
 /** The type of what @CacheConfig(...) returns: a class decorator in either TypeScript mode. */
 export interface CacheConfigDecorator {
@@ -13,11 +14,11 @@ export interface CacheConfigDecorator {
   (target: Function, context?: never): void;
 }
 
-const KNOWN = ['cache', 'namespace', 'ttl', 'name'];
+const KNOWN = ['cache', 'namespace', 'name', ...FRESHNESS];
 
 /**
  * Settings for every cached method the class declares, below a method's own options and above the
- * default cache. Subclasses inherit cache, namespace and ttl.
+ * default cache. Subclasses inherit cache, namespace and the freshness options (ttl, grace, earlyRefresh, ...).
  */
 export function CacheConfig(options: CacheConfigOptions): CacheConfigDecorator {
   if (looksLikeDecoratorCall([options]) || typeof options === 'function') {
@@ -49,7 +50,7 @@ function check(options: unknown): CacheConfigOptions {
   }
   const o = options as CacheConfigOptions;
   if (o.cache !== undefined) checkCache(o.cache, 'cache');
-  if (o.ttl !== undefined) checkTtl(o.ttl, 'ttl');
+  checkFreshness(o);
   for (const name of ['namespace', 'name'] as const) {
     if (o[name] !== undefined && (typeof o[name] !== 'string' || o[name] === '')) throw new InvalidOptionError(name, o[name], 'a non-empty string');
   }

@@ -1,14 +1,13 @@
 import type { Cache } from '../src/cache';
-import type { Duration } from '../src/duration';
+import { FRESHNESS, type FreshnessOptions } from '../src/options';
 import { defineOwnMetadata } from './metadata-store';
 
-export interface CacheConfigOptions {
+/** The freshness options (ttl, grace, earlyRefresh, ...) are defaults for the class's cached methods, below each method's own. */
+export interface CacheConfigOptions extends FreshnessOptions {
   /** The cache for the class's cached methods that name none. */
   cache?: Cache;
   /** A prefix inside the cache's namespace for the class's keys. */
   namespace?: string;
-  /** Default ttl of the class's cached methods; default: the cache's ttl. */
-  ttl?: Duration;
   /** The class name in keys; default: the class's name. Set it when a bundler renames classes. Not inherited. */
   name?: string;
 }
@@ -36,7 +35,16 @@ export function classConfig(ctor: Function): CacheConfigOptions {
     if (!config) continue;
     merged.cache ??= config.cache;
     merged.namespace ??= config.namespace;
-    merged.ttl ??= config.ttl;
+    for (const name of FRESHNESS) (merged as Record<string, unknown>)[name] ??= config[name];
   }
   return merged;
+}
+
+/** The freshness options a class's configuration sets, or undefined when it sets none. */
+export function classFreshness(config: CacheConfigOptions): FreshnessOptions | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const name of FRESHNESS) {
+    if (config[name] !== undefined) (out ??= {})[name] = config[name];
+  }
+  return out as FreshnessOptions | undefined;
 }

@@ -1,7 +1,7 @@
 import type { Cache } from '../src/cache';
 import { InvalidOptionError } from '../src/errors';
-import type { CallOptions } from '../src/options';
-import { classConfig } from './class-config';
+import type { FreshnessOptions as CallOptions } from '../src/options';
+import { classConfig, classFreshness } from './class-config';
 import { getDefaultCache } from './default-cache';
 import { DecoratorUsageError, NoCacheError } from './errors';
 import { formatHead, formatInstance } from './key-format';
@@ -89,8 +89,8 @@ export class MethodTarget implements Target {
     }
     const config = classConfig(owner);
     const className = this.className(owner);
-    const ttl = config.ttl === undefined ? undefined : { ttl: config.ttl };
-    const call = ttl || this.options.call ? { ...ttl, ...this.options.call } : undefined;
+    const inherited = classFreshness(config);
+    const call = inherited || this.options.call ? Object.freeze({ ...inherited, ...this.options.call }) : undefined;
     this.fixed = {
       head: formatHead({ namespace: this.options.namespace ?? config.namespace, className, name: this.method, version: this.options.version }),
       label: `${className}.${this.method}`,

@@ -1,14 +1,16 @@
 import type { Cache } from '../src/cache';
-import { EXPIRY_MAX_MS, toMs, type Duration } from '../src/duration';
 import { InvalidOptionError, located } from '../src/errors';
 import { memberLabel, placement, type Invocation } from './mode';
-import type { CallOptions } from '../src/options';
+import { checkFreshness, FRESHNESS, type FreshnessOptions } from '../src/options';
 
 /** Turns a call's arguments into the part of the key after the name; the result is still namespaced and versioned. */
 export type KeyFunction<A extends unknown[]> = (...args: A) => string;
 
-/** Options shared by cached(fn) and @Cached. `ttl` and any other per-call option go to the core with every call. */
-export interface CacheableOptions<A extends unknown[]> extends CallOptions {
+/**
+ * Options shared by cached(fn) and @Cached. The freshness options (ttl, grace, earlyRefresh, softTimeout,
+ * hardTimeout, refreshBackoff) go to the core with every call.
+ */
+export interface CacheableOptions<A extends unknown[]> extends FreshnessOptions {
   /** The cache to use; default: @CacheConfig's, else the one given to setDefaultCache() (looked up at each call). */
   cache?: Cache;
   /** A custom key: a fixed string, or a function of the arguments. Default: the arguments, encoded by value. */
@@ -40,11 +42,11 @@ export interface Normalized {
   readonly name?: string;
   readonly instanceKey?: (self: unknown) => unknown;
   /** What the core receives with each call; undefined uses the cache's defaults. */
-  readonly call?: CallOptions;
+  readonly call?: FreshnessOptions;
 }
 
-// Keys of CallOptions the core accepts per call; they pass through unchanged.
-const CALL_OPTIONS = ['ttl'] as const;
+// The core's freshness options; they pass through unchanged, checked here as the core will check them.
+const CALL_OPTIONS = FRESHNESS;
 const COMMON = ['cache', 'key', 'version', 'namespace', ...CALL_OPTIONS];
 export const FUNCTION_OPTIONS = [...COMMON, 'name'];
 export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
@@ -94,8 +96,8 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
   for (const name of CALL_OPTIONS) {
     if (o[name] !== undefined) call[name] = o[name];
   }
-  if (call.ttl !== undefined) toMs(call.ttl, 'ttl', { max: EXPIRY_MAX_MS });
-  if (Object.keys(call).length > 0) out.call = call as CallOptions;
+  checkFreshness(call);
+  if (Object.keys(call).length > 0) out.call = Object.freeze(call) as FreshnessOptions;
   return out;
 }
 
@@ -105,12 +107,6 @@ export function checkCache(cache: unknown, option: string): Cache {
     throw new InvalidOptionError(option, cache, 'a cache from createCache()');
   }
   return cache as Cache;
-}
-
-/** A value's ttl: validated as the cache will (an expiry Redis accepts). */
-export function checkTtl(value: unknown, option: string): Duration {
-  toMs(value, option, { max: EXPIRY_MAX_MS });
-  return value as Duration;
 }
 
 function keyOption(key: unknown): (...args: unknown[]) => unknown {

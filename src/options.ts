@@ -101,7 +101,7 @@ export interface Settings {
   commandTimeoutMs: number;
 }
 
-const FRESHNESS = ['ttl', 'grace', 'earlyRefresh', 'softTimeout', 'hardTimeout', 'refreshBackoff'] as const;
+export const FRESHNESS = ['ttl', 'grace', 'earlyRefresh', 'softTimeout', 'hardTimeout', 'refreshBackoff'] as const;
 const CALL = [...FRESHNESS, 'forceFresh'];
 const SET = ['ttl', 'grace'];
 const TOP_LEVEL = ['redis', 'namespace', ...FRESHNESS, 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
@@ -161,6 +161,11 @@ export function setFreshness(options: SetOptions | undefined, cache: Freshness):
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
   unknownKeys(options, SET, '');
   return freshness(options, cache);
+}
+
+/** Checks freshness options written where they are not used yet (a decorator's), as a call would. */
+export function checkFreshness(options: FreshnessOptions): void {
+  freshness(options, DEFAULTS);
 }
 
 function freshness(o: FreshnessOptions, base: Freshness): Freshness {

@@ -74,6 +74,17 @@ export class Service {
     return 1;
   }
 
+  // @ts-expect-error [grace] Type '"an hour"' is not assignable to type
+  @Cached({ ttl: '1m', grace: 'an hour' })
+  async graceful(): Promise<number> {
+    return 1;
+  }
+
+  @Cached({ ttl: '1m', grace: '1h', earlyRefresh: 2, softTimeout: '100ms', hardTimeout: '10s', refreshBackoff: '30s' })
+  async fresh(): Promise<number> {
+    return 1;
+  }
+
   // @ts-expect-error herdless: @CacheEvict names 'getUsr', which is not a public method of this class
   @CacheEvict('getUsr')
   async typo(id: string): Promise<void> {}

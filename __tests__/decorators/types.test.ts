@@ -58,6 +58,15 @@ export function cachedFunctionTypes(): void {
   cached(loadUser, { ttl: '5 minutes' });
   // @ts-expect-error instanceKey is for methods
   cached(loadUser, { instanceKey: () => 'x' });
+  // The freshness options are taken as the core takes them.
+  cached(loadUser, { ttl: '1m', grace: '10m', earlyRefresh: 2, softTimeout: 0, hardTimeout: '5s', refreshBackoff: '30s' });
+  cached(loadUser, { grace: false, earlyRefresh: false, hardTimeout: false });
+  // @ts-expect-error grace is a duration such as '10m'
+  cached(loadUser, { grace: '1 hour' });
+  // @ts-expect-error earlyRefresh is β (a number) or a boolean
+  cached(loadUser, { earlyRefresh: 'yes' });
+  // @ts-expect-error forceFresh is for one call of getOrSet, not for every call of a cached function
+  cached(loadUser, { forceFresh: true });
 }
 
 class Catalog {
