@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { Emitter } from '../events';
+import type { KeyLayout } from '../keys';
+import { KIND_BACKOFF, KIND_LEAD, KIND_VALUE, KIND_WAIT, NOTHING, type Factory, type Protocol } from '../protocol';
+import type { Flight } from '../singleflight';
+import type { ScriptReply } from '../store/store';
+import { within } from './patience';
+import type { Freshness } from './policy';
+import { Refreshes } from './refreshes';
+
+/** After Redis failed a refresh attempt, how long this process waits before the next. */
+const REFRESH_RETRY_MS = 1_000;
+
+/**
+ * Stale-while-revalidate and early refresh, fleet-wide. Invariants:
+ * - a refresh takes the key's lease exactly as a miss does, so one caller in the whole fleet refreshes a
+ *   key at a time, and its commit is fenced: a delete() or set() during a refresh voids it;
+ * - callers never wait on a refresh they did not ask to wait for (softTimeout): they return what they have;
+ * - a failed refresh keeps the stale value served and starts the backoff in Redis, so no process retries
+ *   before it ends (lease/scripts.ts, fail and acquire).
+ */
+export class Refresher {
+  private readonly refreshes = new Refreshes();
+
+  constructor(
+    private readonly protocol: Protocol,
+    private readonly keys: KeyLayout,
+    private readonly events: Emitter,
+    private readonly fault: (error: unknown, key: string | undefined) => void,
+  ) {}
+
+  /** The key was invalidated here: what this process learnt about its refresh no longer holds. */
+  forget(key: string): void {
+    this.refreshes.forget(key);
+  }
+
+  /**
+   * A stale value within grace: served, while one caller in the fleet refreshes it. With softTimeout the
+   * caller first waits that long for the refresh (this process's, or the one running elsewhere); a failed
+   * refresh is answered with the stale value too (stale-if-error).
+   */
+  async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown): Promise<unknown> {
+    if (policy.softTimeoutMs > 0) {
+      const until = Date.now() + policy.softTimeoutMs;
+      const attempt = this.refreshes.inFlight(key) ?? (this.refreshes.mayStart(key, Date.now(), true) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
+      if (attempt) {
+        const fresh = await within(attempt, { until, late: () => NOTHING });
+        if (fresh !== NOTHING) return fresh;
+      }
+    } else {
+      this.refreshLater(key, factory, policy, bytes);
+    }
+    this.events.emit('stale', key);
+    return stale;
+  }
+
+  /** Starts a background refresh of the value in `bytes`, unless this process already runs or defers one. */
+  refreshLater(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer): void {
+    if (this.refreshes.mayStart(key, Date.now(), false)) this.refreshes.track(key, this.refresh(key, factory, policy, bytes, undefined, 0));
+  }
+
+  /**
+   * One refresh attempt: takes the key's lease, as a miss would, and leads; or learns that a refresh runs
+   * elsewhere or is backed off, and returns. Only a caller with patience (`until`) waits for another
+   * process's refresh. Resolves to the fresh value, or NOTHING; never rejects.
+   */
+  private async refresh(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number): Promise<unknown> {
+    const family = this.keys.family(key);
+    const token = randomUUID();
+    let reply: ScriptReply[];
+    try {
+      reply = (await this.protocol.acquire(key, family, token, '', bytes, true)) as ScriptReply[];
+    } catch (error) {
+      this.fault(error, key);
+      this.refreshes.quietUntil(key, Date.now() + REFRESH_RETRY_MS, false);
+      return NOTHING;
+    }
+    const kind = (reply[0] as Buffer)[0];
+    if (kind === KIND_LEAD) {
+      this.events.emit('refresh', key);
+      return this.protocol.lead(key, family, token, factory, policy, flight, true).catch(() => NOTHING);
+    }
+    if (kind === KIND_VALUE) return this.protocol.read(key, reply[1] as Buffer)?.value ?? NOTHING;
+    if (kind === KIND_BACKOFF) {
+      this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true);
+      return NOTHING;
+    }
+    if (kind !== KIND_WAIT) return NOTHING;
+    this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false);
+    if (until <= Date.now()) return NOTHING;
+    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true).catch(() => NOTHING);
+  }
+}

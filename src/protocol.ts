@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Bell } from './bus/bell';
+import type { Waker } from './bus/waker';
+import type { EnvelopeFormat } from './envelope';
+import { EncodeError, RedisUnavailableError, TimeoutError, WaitTimeoutError } from './errors';
+import type { Emitter } from './events';
+import { within, UNBOUNDED, type Patience } from './freshness/patience';
+import type { Freshness } from './freshness/policy';
+import type { KeyFamily, KeyLayout } from './keys';
+import { decodeFailure, encodeFailure } from './lease/failure';
+import { Lease, type LeaseContext } from './lease/lease';
+import type { LeaseScripts } from './lease/scripts';
+import type { Settings } from './options';
+import type { Flight, SingleFlight } from './singleflight';
+import type { ScriptReply, Store } from './store/store';
+
+export type Factory<T> = () => T | PromiseLike<T>;
+
+// The first byte of an acquire reply (lease/scripts.ts).
+export const KIND_VALUE = 0x76; // 'v'
+export const KIND_ERROR = 0x65; // 'e'
+export const KIND_LEAD = 0x6c; // 'l'
+export const KIND_WAIT = 0x77; // 'w'
+export const KIND_BACKOFF = 0x62; // 'b'
+
+/** A refresh that produced no value: its caller serves what it has. */
+export const NOTHING: unique symbol = Symbol('nothing');
+/** How many leading bytes of a value tell it apart from any other: the header and its timestamps, and then some. */
+const UNUSABLE_HEAD = 64;
+
+/**
+ * The lease conversation of a call that found no usable value, top to bottom:
+ *   acquire(value, lease)          value | you lead | someone leads
+ *   lead:  run the function under a Lease (renewed, capped at maxHold); commit (fenced) or fail (shares the error)
+ *   wait:  subscribe to the key's channel, then re-check with acquire until a value, an error or the lease
+ *          comes free (takeover); woken by the channel, re-checking when the holder's lease would expire,
+ *          and polling (jittered) only once the subscription may have lost a message (bus/waker.ts).
+ * Any Redis failure answers the call by running the function without the cache. A caller's patience
+ * (hardTimeout, softTimeout) bounds how long it waits, never how long the computation runs.
+ */
+export class Protocol {
+  constructor(
+    private readonly settings: Settings,
+    private readonly keys: KeyLayout,
+    private readonly format: EnvelopeFormat,
+    private readonly store: Store,
+    private readonly scripts: LeaseScripts,
+    private readonly waker: Waker,
+    private readonly flights: SingleFlight<unknown, Factory<unknown>>,
+    private readonly leases: LeaseContext,
+    private readonly events: Emitter,
+    private readonly fault: (error: unknown, key: string | undefined) => void,
+  ) {}
+
+  /**
+   * No usable value: lead or wait. `unusable`: bytes found at the key that this call cannot use (unreadable,
+   * or past ttl and grace); they count as a miss. Without a stale value to fall back on, hardTimeout bounds the wait.
+   */
+  miss(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined): Promise<unknown> {
+    const patience: Patience = policy.hardTimeoutMs > 0 ? { until: Date.now() + policy.hardTimeoutMs, late: () => { throw new TimeoutError(key, policy.hardTimeoutMs); } } : UNBOUNDED;
+    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience), patience);
+  }
+
+  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience): Promise<unknown> {
+    const family = this.keys.family(key);
+    const token = randomUUID();
+    let reply: ScriptReply[];
+    try {
+      // The first acquire has no lease to follow yet: the error key of the empty token never exists.
+      reply = (await this.acquire(key, family, token, '', unusable, false)) as ScriptReply[];
+    } catch (error) {
+      return this.uncached(key, factory, error);
+    }
+    const kind = (reply[0] as Buffer)[0];
+    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false);
+    if (kind === KIND_VALUE) return this.found(key, reply[1] as Buffer, factory);
+    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false);
+  }
+
+  /**
+   * Runs the function under the lease and commits its result (kept ttl + grace). A refresh's failure ends
+   * its lease with the fleet-wide backoff and is reported as 'refresh-failed'; it still rejects, for the
+   * caller to answer with its stale value.
+   */
+  async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown> | undefined, refresh: boolean): Promise<unknown> {
+    this.events.emit('lead', key);
+    if (flight) this.flights.computing(flight);
+    // Once the lease is lost (voided by an invalidation, taken over, past maxHold) the result may predate
+    // an invalidation: later calls in this process must not join it.
+    const lease = new Lease(this.leases, key, family, token, flight ? () => this.flights.detach(flight) : undefined);
+    lease.hold();
+    const started = performance.now();
+    let value: unknown;
+    let bytes: Buffer;
+    try {
+      value = await factory();
+      bytes = this.encode(key, value, policy.ttlMs, performance.now() - started);
+    } catch (error) {
+      // Whatever was thrown goes back to the caller as it is; the waiters get a readable copy.
+      lease.stop();
+      await lease.fail(encodeFailure(error, this.settings.errorFields), refresh ? policy.backoffMs : 0);
+      if (refresh) this.events.emit('refresh-failed', error, key);
+      throw error;
+    }
+    lease.stop();
+    if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.events.emit('fence', key);
+    return value;
+  }
+
+  /**
+   * Waits for the holder of the key's lease, until `patience` runs out. A refresh's waiter (`refresh`) has a
+   * stale value to serve: the holder's failure, a backoff or its deadline answer it with NOTHING instead.
+   */
+  async wait(
+    key: string,
+    family: KeyFamily,
+    token: string,
+    holder: string,
+    factory: Factory<unknown>,
+    policy: Freshness,
+    flight: Flight<unknown> | undefined,
+    unusable: Buffer | undefined,
+    patience: Patience,
+    refresh: boolean,
+  ): Promise<unknown> {
+    this.events.emit('wait', key);
+    const deadline = Date.now() + this.settings.waitTimeoutMs;
+    const bell = new Bell();
+    const listening = await this.waker.listen(family.channel, bell.ring);
+    let stopListening: (() => void) | undefined = listening.stop;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // The leader's wake-up carries the value it committed: no round trip to read it back.
+        const pushed = bell.takeValue(holder);
+        if (pushed) {
+          const envelope = this.read(key, pushed);
+          if (envelope) return envelope.value;
+        }
+        if (Date.now() >= patience.until) return patience.late();
+        let reply: ScriptReply[];
+        try {
+          reply = (await this.acquire(key, family, token, holder, unusable, refresh)) as ScriptReply[];
+        } catch (error) {
+          return refresh ? NOTHING : await this.uncached(key, factory, error);
+        }
+        const kind = (reply[0] as Buffer)[0];
+        if (kind === KIND_VALUE) {
+          const envelope = this.read(key, reply[1] as Buffer);
+          if (envelope) return envelope.value;
+          // Re-check at once, asking to lead over the unreadable bytes; a second unusable value is left alone.
+          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined);
+          unusable = reply[1] as Buffer;
+          continue;
+        }
+        if (kind === KIND_ERROR) {
+          if (refresh) return NOTHING;
+          throw decodeFailure(reply[1] as Buffer);
+        }
+        if (kind === KIND_BACKOFF) return NOTHING;
+        if (kind === KIND_LEAD) {
+          stopListening();
+          stopListening = undefined;
+          this.events.emit('takeover', key);
+          return await within(this.lead(key, family, token, factory, policy, flight, refresh), patience);
+        }
+        holder = (reply[1] as Buffer).toString();
+        const leaseLeft = reply[2] as number;
+        const left = Math.min(deadline, patience.until) - Date.now();
+        if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory);
+        // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
+        // While the subscription is trusted the wake-up comes by itself: no polling in between.
+        const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
+        await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry));
+      }
+    } finally {
+      stopListening?.();
+    }
+  }
+
+  /** A caller waited `wait.timeout` for another caller's computation. */
+  async waitedTooLong(key: string, factory: Factory<unknown>): Promise<unknown> {
+    if (this.settings.onTimeout === 'throw') throw new WaitTimeoutError(key, this.settings.waitTimeoutMs);
+    return factory();
+  }
+
+  /** `refresh`: the caller has a value to serve meanwhile, so a refresh backoff applies to it. */
+  acquire(key: string, family: KeyFamily, token: string, holder: string, unusable: Buffer | undefined, refresh: boolean): Promise<ScriptReply> {
+    const lease = String(this.settings.leaseTtlMs);
+    const mode = refresh ? 'r' : 'm';
+    return this.store.run(
+      this.scripts.acquire,
+      [family.value, family.lease, family.failure(holder), family.backoff],
+      // Its length and first bytes (the header and timestamps) tell the unusable value from any other.
+      unusable ? [token, lease, mode, String(unusable.length), unusable.subarray(0, UNUSABLE_HEAD)] : [token, lease, mode],
+      // The caller gave up on this reply and answered without the cache: hand back a lease it got late.
+      (late) => {
+        if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) new Lease(this.leases, key, family, token).release();
+      },
+    );
+  }
+
+  /** A value found by a script; unreadable bytes are answered by computing without the cache. */
+  found(key: string, bytes: Buffer, factory: Factory<unknown>): Promise<unknown> | unknown {
+    const envelope = this.read(key, bytes);
+    return envelope ? envelope.value : this.uncached(key, factory, undefined);
+  }
+
+  async uncached(key: string, factory: Factory<unknown>, cause: unknown): Promise<unknown> {
+    if (cause !== undefined) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      this.fault(cause instanceof RedisUnavailableError ? cause : new RedisUnavailableError(`answering '${key}' without the cache: ${reason}`, cause), key);
+    }
+    return factory();
+  }
+
+  read(key: string, bytes: Buffer) {
+    try {
+      const envelope = this.format.decode(bytes);
+      if (envelope) return envelope;
+      this.fault(new RedisUnavailableError(`the value at '${key}' was not written by this cache's format or codec (${this.settings.codec.name}); it is treated as missing`), key);
+    } catch (error) {
+      this.fault(error, key);
+    }
+    return undefined;
+  }
+
+  encode(key: string, value: unknown, ttl: number, delta: number): Buffer {
+    try {
+      return this.format.encode(value, Date.now(), ttl, delta);
+    } catch (cause) {
+      throw new EncodeError(key, cause);
+    }
+  }
+}
+
+/** Polling backoff for a waiter whose wake-up may have been lost: 50 ms growing to 1 s, jittered by ±20%. */
+function pollDelay(attempt: number): number {
+  return Math.min(50 * 1.5 ** attempt, 1000) * (0.8 + Math.random() * 0.4);
+}
