@@ -20,14 +20,17 @@ const REFRESH_RETRY_MS = 1_000;
  *   before it ends (lease/scripts.ts, fail and acquire).
  */
 export class Refresher {
-  private readonly refreshes = new Refreshes();
+  private readonly refreshes: Refreshes;
 
   constructor(
     private readonly protocol: Protocol,
     private readonly keys: KeyLayout,
     private readonly events: Emitter,
     private readonly fault: (error: unknown, key: string | undefined) => void,
-  ) {}
+    maxHoldMs: number,
+  ) {
+    this.refreshes = new Refreshes(maxHoldMs);
+  }
 
   /** The key was invalidated here: what this process learnt about its refresh no longer holds. */
   forget(key: string): void {
@@ -42,7 +45,7 @@ export class Refresher {
   async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown): Promise<unknown> {
     if (policy.softTimeoutMs > 0) {
       const until = Date.now() + policy.softTimeoutMs;
-      const attempt = this.refreshes.inFlight(key) ?? (this.refreshes.mayStart(key, Date.now(), true) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
+      const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
       if (attempt) {
         const fresh = await within(attempt, { until, late: () => NOTHING });
         if (fresh !== NOTHING) return fresh;
@@ -80,7 +83,11 @@ export class Refresher {
       this.events.emit('refresh', key);
       return this.protocol.lead(key, family, token, factory, policy, flight, true).catch(() => NOTHING);
     }
-    if (kind === KIND_VALUE) return this.protocol.read(key, reply[1] as Buffer)?.value ?? NOTHING;
+    if (kind === KIND_VALUE) {
+      // A newer value than the caller's (any value, undefined and null included, is one).
+      const envelope = this.protocol.read(key, reply[1] as Buffer);
+      return envelope ? envelope.value : NOTHING;
+    }
     if (kind === KIND_BACKOFF) {
       this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true);
       return NOTHING;

@@ -1,20 +1,28 @@
 /**
  * Background refreshes started by this process, per key. Invariants:
  * - at most one refresh attempt per key is in flight in this process: hits that find the key due for a
- *   refresh while one runs just return what they have;
+ *   refresh while one runs just return what they have. An attempt older than lease.maxHold no longer
+ *   counts: its function is presumed hung and its lease was released (lease/lease.ts), so a hung
+ *   function holds a key's refreshes back for maxHold, not for good;
  * - once Redis said the key's refresh is someone else's (a lease held elsewhere) or must wait (a failed
  *   refresh's backoff), no attempt starts here before that ends: a stale or early hit then costs this
  *   process nothing beyond its GET, instead of one script per hit;
  * - what it keeps is bounded: quiet periods that are over are swept once they outnumber those running.
  */
 export class Refreshes {
-  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly running = new Map<string, Running>();
   private readonly quiet = new Map<string, Quiet>();
   private sweepAt = 1024;
 
+  constructor(private readonly maxHoldMs: number) {}
+
   /** The attempt in flight for `key`, if any. */
-  inFlight(key: string): Promise<unknown> | undefined {
-    return this.running.get(key);
+  inFlight(key: string, now: number): Promise<unknown> | undefined {
+    const running = this.running.get(key);
+    if (running === undefined) return undefined;
+    if (now - running.since < this.maxHoldMs) return running.attempt;
+    this.running.delete(key);
+    return undefined;
   }
 
   /**
@@ -22,7 +30,7 @@ export class Refreshes {
    * running elsewhere) is held back by a backoff only.
    */
   mayStart(key: string, now: number, patient: boolean): boolean {
-    if (this.running.has(key)) return false;
+    if (this.inFlight(key, now)) return false;
     const quiet = this.quiet.get(key);
     if (quiet === undefined) return true;
     if (quiet.until > now) return patient && !quiet.backoff;
@@ -32,9 +40,10 @@ export class Refreshes {
 
   /** Tracks `attempt` as the key's one attempt in flight until it settles. */
   track<T>(key: string, attempt: Promise<T>): Promise<T> {
-    this.running.set(key, attempt);
+    const running = { attempt, since: Date.now() };
+    this.running.set(key, running);
     const done = () => {
-      if (this.running.get(key) === attempt) this.running.delete(key);
+      if (this.running.get(key) === running) this.running.delete(key);
     };
     attempt.then(done, done);
     return attempt;
@@ -58,4 +67,9 @@ export class Refreshes {
 interface Quiet {
   readonly until: number;
   readonly backoff: boolean;
+}
+
+interface Running {
+  readonly attempt: Promise<unknown>;
+  readonly since: number;
 }
