@@ -103,7 +103,7 @@ export class Cache extends EventEmitter {
     };
     const fault = (error: unknown, key: string | undefined) => this.fault(error, key);
     this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, this, fault);
-    this.refresher = new Refresher(this.protocol, this.keys, this, fault);
+    this.refresher = new Refresher(this.protocol, this.keys, this, fault, this.settings.maxHoldMs);
   }
 
   /**
