@@ -9,7 +9,7 @@ import { Refresher } from './freshness/refresher';
 import { KeyLayout, checkKey } from './keys';
 import type { LeaseContext } from './lease/lease';
 import { leaseScripts, type LeaseScripts } from './lease/scripts';
-import { callFreshness, setFreshness, settings, type CacheOptions, type CallOptions, type SetOptions, type Settings } from './options';
+import { CallPolicies, setFreshness, settings, type CacheOptions, type CallOptions, type SetOptions, type Settings } from './options';
 import { Protocol, type Factory } from './protocol';
 import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, type RedisCluster } from './store/cluster';
@@ -64,12 +64,14 @@ export class Cache extends EventEmitter {
   private readonly forced: SingleFlight<unknown, Factory<unknown>>;
   private readonly protocol: Protocol;
   private readonly refresher: Refresher;
+  private readonly policies: CallPolicies;
   private closed = false;
 
   constructor(options?: CacheOptions) {
     super();
     this.settings = checkedAt('createCache', () => settings(options));
     this.namespace = this.settings.namespace;
+    this.policies = new CallPolicies(this.settings.freshness);
     this.keys = new KeyLayout(this.namespace);
     const format = new EnvelopeFormat(this.settings.codec);
     const onError = (error: unknown) => this.fault(error, undefined);
@@ -115,7 +117,7 @@ export class Cache extends EventEmitter {
       if (this.closed) throw new ClosedError();
       checkKey(key);
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
-      const policy = callFreshness(options, this.settings.freshness);
+      const policy = this.policies.of(options);
       if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
       return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
     } catch (error) {

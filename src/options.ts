@@ -155,6 +155,25 @@ export function callFreshness(options: CallOptions | undefined, cache: Freshness
   return { ...freshness(options, cache), forceFresh };
 }
 
+/**
+ * callFreshness for one cache, remembering the result for frozen options (the decorators freeze theirs),
+ * which cannot change between calls: a decorated method's hit is not charged a parse per call.
+ */
+export class CallPolicies {
+  private readonly frozen = new WeakMap<object, Freshness>();
+
+  constructor(private readonly cache: Freshness) {}
+
+  of(options: CallOptions | undefined): Freshness {
+    if (options === undefined) return this.cache;
+    const known = this.frozen.get(options);
+    if (known) return known;
+    const policy = callFreshness(options, this.cache);
+    if (Object.isFrozen(options)) this.frozen.set(options, policy);
+    return policy;
+  }
+}
+
 /** The options of set(): ttl and grace only. */
 export function setFreshness(options: SetOptions | undefined, cache: Freshness): Freshness {
   if (options === undefined) return cache;
