@@ -7,6 +7,7 @@ import { environment } from './lib/environment';
 import { startWorkers, stopWorkers } from './lib/fleet';
 import { benchRedis, redisVersion, standaloneTarget } from './lib/redis';
 import { sleep } from './lib/time';
+import { runExpiry, type ExpiryRow } from './phases/expiry';
 import { runHerd, type HerdRow } from './phases/herd';
 import { runHits, type HitsRow } from './phases/hits';
 import { runMemory, type MemoryRow } from './phases/memory';
@@ -14,13 +15,13 @@ import { runMiss, type MissRow } from './phases/miss';
 import type { Results } from './report/results';
 import { render } from './render';
 import { targets } from './report/targets';
-import { STRATEGIES, isHerdless, strategy } from './strategies';
+import { STRATEGIES, isHerdless, runsIn, strategy } from './strategies';
 
 /*
  * npm run bench [-- --quick]: starts its own Redis, Redis Cluster (for the herd's cluster row) and worker
- * processes, runs the herd, hit, miss and memory phases, and writes <run>.json, <run>.md and <run>.svg under bench/results/ (bench/render.ts
- * remakes the last two from the JSON). Everything it
- * starts is stopped on exit, error or interrupt (lib/cleanup.ts).
+ * processes, runs the herd, expiry, hit, miss and memory phases, and writes <run>.json, <run>.md and the
+ * charts (<run>.svg, <run>.expiry.svg) under bench/results/ (bench/render.ts remakes all but the JSON from
+ * it). Everything it starts is stopped on exit, error or interrupt (lib/cleanup.ts).
  */
 const began = Date.now();
 const log = (line: string) => console.log(line.startsWith('\n') ? line : `[${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s] ${line}`);
@@ -31,14 +32,16 @@ async function main(): Promise<void> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
   const selected = args.strategies ? args.strategies.map(strategy) : STRATEGIES;
-  // Strategies on Redis Cluster run in the herd phase only; the other phases compare on one server.
-  const standalone = selected.filter((s) => s.topology !== 'cluster');
-  const needsCluster = args.phases.has('herd') && selected.some((s) => s.topology === 'cluster');
-  const measured = needsCluster ? selected : standalone;
+  // Strategies on Redis Cluster run in the herd phase only (the other phases compare on one server), and
+  // herdless-early in the expiry phase only.
+  const inPhase = (phase: string) => selected.filter((s) => runsIn(s, phase));
+  const needsCluster = args.phases.has('herd') && inPhase('herd').some((s) => s.topology === 'cluster');
+  const measured = selected.filter((s) => [...args.phases].some((phase) => runsIn(s, phase)));
   const { redis, admin } = await benchRedis();
   log(`Redis on ${redis.url}; strategies: ${measured.map((s) => s.name).join(', ')}`);
 
   let herd: HerdRow[] = [];
+  let expiry: ExpiryRow[] = [];
   let hits: HitsRow[] = [];
   let miss: MissRow[] = [];
   let memory: MemoryRow | undefined;
@@ -46,20 +49,24 @@ async function main(): Promise<void> {
   // workers serve every phase; --expose-gc lets the memory phase collect before it measures.
   // The cluster (about 7 s to form) starts while the workers compile, before anything is measured.
   const [workers, cluster] = await Promise.all([
-    startWorkers(args.phases.has('herd') ? args.processes : 1, ['--expose-gc']),
+    startWorkers(args.phases.has('herd') || args.phases.has('expiry') ? args.processes : 1, ['--expose-gc']),
     needsCluster ? benchCluster() : Promise.resolve(undefined),
   ]);
   if (cluster) log(`Redis Cluster on ${cluster.rootNodes!.map((n) => n.url.replace('redis://', '')).join(', ')}`);
   const [first] = workers;
   if (args.phases.has('herd')) {
-    herd = await runHerd(workers, measured, { redis: standaloneTarget(redis.url, admin), cluster, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
+    herd = await runHerd(workers, inPhase('herd'), { redis: standaloneTarget(redis.url, admin), cluster, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
+  }
+  if (args.phases.has('expiry')) {
+    const options = { url: redis.url, lanes: args.expiryLanes, ttlMs: args.expiryTtlMs, fnMs: args.expiryFnMs, runMs: args.expiryRunMs, graceMs: args.expiryGraceMs, callTimeoutMs: 10_000 };
+    expiry = await runExpiry(admin, workers, inPhase('expiry'), options, log);
   }
   if (args.phases.has('hits')) {
     for (const concurrency of args.hitConcurrency) {
-      hits.push(...(await runHits(admin, first, redis.url, standalone, { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
+      hits.push(...(await runHits(admin, first, redis.url, inPhase('hits'), { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
     }
   }
-  if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, standalone, { samples: args.missSamples, probes: 5 }, log);
+  if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, inPhase('miss'), { samples: args.missSamples, probes: 5 }, log);
   if (args.phases.has('memory')) {
     await admin.flushAll();
     memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
@@ -75,6 +82,7 @@ async function main(): Promise<void> {
     settings: { ...args, phases: [...args.phases], out: undefined },
     strategies: measured.map((s) => ({ name: s.name, setup: s.setup })),
     herd,
+    expiry,
     hits,
     miss,
     memory,
@@ -88,6 +96,12 @@ async function main(): Promise<void> {
     console.error(`herdless misbehaved in the herd: ${broken.map((r) => `${r.strategy} ${r.deltaMs} ms: ${r.factoryRuns} runs, ${r.failed} failed, equal values ${r.equalValues}`).join('; ')}`);
     process.exitCode = 1;
   }
+  // Across expiries herdless must answer every call; how often it refreshes and blocks is reported only.
+  const failing = expiry.filter((r) => isHerdless(r.strategy) && (r.error !== undefined || r.failed > 0));
+  if (failing.length) {
+    console.error(`herdless failed in the expiry phase: ${failing.map((r) => `${r.strategy}: ${r.error ?? `${r.failed} failed calls`}`).join('; ')}`);
+    process.exitCode = 1;
+  }
 }
 
 /** JSON first; the chart and the table are then made from the JSON as written. */
@@ -97,7 +111,7 @@ function write(dir: string, results: Results): void {
   writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   const written = render(`${base}.json`);
   log('\n' + written.table);
-  log(`wrote ${relative(process.cwd(), base)}.{json,md${written.svg ? ',svg' : ''}}`);
+  log(`wrote ${relative(process.cwd(), base)}.{${['json', 'md', written.svg && 'svg', written.expirySvg && 'expiry.svg'].filter(Boolean).join(',')}}`);
 }
 
 main().then(

@@ -1,22 +1,31 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { chart } from './report/chart';
+import { chart, expiryChart } from './report/chart';
 import { markdown } from './report/markdown';
 import type { Results } from './report/results';
 
-/** Writes a run's SVG chart and markdown table next to its JSON; both are made from the JSON alone. */
-export function render(jsonFile: string): { svg: string | undefined; md: string; table: string } {
+/**
+ * Writes a run's SVG charts (the herd's, the expiry phase's) and markdown table next to its JSON; all are
+ * made from the JSON alone.
+ */
+export function render(jsonFile: string): { svg: string | undefined; expirySvg: string | undefined; md: string; table: string } {
   const results = JSON.parse(readFileSync(jsonFile, 'utf8')) as Results;
+  results.expiry ??= []; // runs made before the expiry phase existed
   const base = jsonFile.replace(/\.json$/, '');
   let svg: string | undefined;
+  let expirySvg: string | undefined;
   if (results.herd.length) {
     svg = `${base}.svg`;
     writeFileSync(svg, chart(results));
   }
-  // The table links the chart beside it, so it renders wherever the results folder is browsed.
-  const table = markdown(results, svg && `./${basename(svg)}`);
+  if (results.expiry.some((r) => !r.error)) {
+    expirySvg = `${base}.expiry.svg`;
+    writeFileSync(expirySvg, expiryChart(results));
+  }
+  // The table links the charts beside it, so they render wherever the results folder is browsed.
+  const table = markdown(results, svg && `./${basename(svg)}`, expirySvg && `./${basename(expirySvg)}`);
   writeFileSync(`${base}.md`, table);
-  return { svg, md: `${base}.md`, table };
+  return { svg, expirySvg, md: `${base}.md`, table };
 }
 
 // ts-node --transpile-only bench/render.ts bench/results/<run>.json
@@ -27,5 +36,5 @@ if (require.main === module) {
     process.exit(2);
   }
   const written = render(file);
-  console.log(`wrote ${[written.svg, written.md].filter(Boolean).join(', ')}`);
+  console.log(`wrote ${[written.svg, written.expirySvg, written.md].filter(Boolean).join(', ')}`);
 }

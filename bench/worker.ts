@@ -1,6 +1,7 @@
 import { sleep } from './lib/time';
 import { strategy } from './strategies';
 import type { CacheUnderTest, OpenOptions } from './strategies/strategy';
+import { expiry, type ExpiryRequest } from './worker/expiry';
 import { herd, type HerdRequest } from './worker/herd';
 import { hits, type HitsRequest } from './worker/hits';
 import { memory, type MemoryRequest } from './worker/memory';
@@ -18,6 +19,8 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
   ready: async () => process.pid,
   async open(message) {
     await cache?.close();
+    // A strategy that fails to open leaves no cache behind for 'close' to close twice.
+    cache = undefined;
     const chosen = strategy(message.strategy as string);
     cache = await chosen.open(message.options as OpenOptions);
     // Connections, scripts and code paths are warm before anything is measured, as in a process that has
@@ -34,6 +37,7 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
     return null;
   },
   herd: (message) => herd(opened(), message as unknown as HerdRequest),
+  expiry: (message) => expiry(opened(), message as unknown as ExpiryRequest),
   hits: (message) => hits(opened(), message as unknown as HitsRequest),
   async miss(message) {
     const minimum = await minimumMiss((message as unknown as MissRequest).url);

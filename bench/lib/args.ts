@@ -7,6 +7,12 @@ export interface BenchArgs {
   callers: number;
   deltasMs: number[];
   repeats: number;
+  /** Expiry phase: lanes per process, the cache's ttl, the factory's time, the run's length, grace. */
+  expiryLanes: number;
+  expiryTtlMs: number;
+  expiryFnMs: number;
+  expiryRunMs: number;
+  expiryGraceMs: number;
   hitRoundMs: number;
   hitRounds: number;
   hitConcurrency: number[];
@@ -16,17 +22,22 @@ export interface BenchArgs {
   out: string;
 }
 
-export const PHASES = ['herd', 'hits', 'miss', 'memory'];
+export const PHASES = ['herd', 'expiry', 'hits', 'miss', 'memory'];
 
 export const USAGE = `npm run bench [-- options]
 
-  --quick                 small numbers, under a minute (CI smoke test)
-  --only herd,hits,...    phases to run (herd, hits, miss, memory); default all
+  --quick                 small numbers, about a minute (CI smoke test)
+  --only herd,hits,...    phases to run (herd, expiry, hits, miss, memory); default all
   --strategies a,b        strategies to run; default all
-  --processes N           herd worker processes (default 6, quick 3)
+  --processes N           herd and expiry worker processes (default 6, quick 3)
   --callers N             concurrent callers per process (default 50, quick 20)
   --deltas 50,500,2500    factory times in ms (quick 50)
   --repeats N             herds per row, latencies pooled (default 3, quick 1)
+  --expiry-lanes N        expiry: lanes per process calling back to back (default 10, quick 5)
+  --expiry-ttl-ms N       expiry: the cache's ttl (default 1000)
+  --expiry-fn-ms N        expiry: the factory's time (default 300)
+  --expiry-run-ms N       expiry: how long the lanes call (default 8000, quick 4000)
+  --expiry-grace-ms N     expiry: grace of the caches that serve stale while refreshing (default 10000)
   --hit-round-ms N        ms per side per round of the hit benchmark
   --hit-rounds N          alternating rounds of the hit benchmark
   --inflight N            keys in flight for the memory phase (default 10000)
@@ -47,7 +58,7 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     if (!arg.startsWith('--') || i + 1 >= argv.length) throw new Error(`unexpected argument '${arg}'\n\n${USAGE}`);
     flags.set(arg.slice(2), argv[++i]);
   }
-  const known = ['only', 'strategies', 'processes', 'callers', 'deltas', 'repeats', 'hit-round-ms', 'hit-rounds', 'inflight', 'churn', 'out'];
+  const known = ['only', 'strategies', 'processes', 'callers', 'deltas', 'repeats', 'expiry-lanes', 'expiry-ttl-ms', 'expiry-fn-ms', 'expiry-run-ms', 'expiry-grace-ms', 'hit-round-ms', 'hit-rounds', 'inflight', 'churn', 'out'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
   const int = (name: string, fallback: number) => {
     const text = flags.get(name);
@@ -69,6 +80,11 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     callers: int('callers', quick ? 20 : 50),
     deltasMs: deltas,
     repeats: int('repeats', quick ? 1 : 3),
+    expiryLanes: int('expiry-lanes', quick ? 5 : 10),
+    expiryTtlMs: int('expiry-ttl-ms', 1000),
+    expiryFnMs: int('expiry-fn-ms', 300),
+    expiryRunMs: int('expiry-run-ms', quick ? 4000 : 8000),
+    expiryGraceMs: int('expiry-grace-ms', 10_000),
     hitRoundMs: int('hit-round-ms', quick ? 60 : 300),
     hitRounds: int('hit-rounds', quick ? 4 : 8),
     hitConcurrency: [1, 32],

@@ -2,9 +2,11 @@ import { kb } from '../phases/memory';
 import type { Results } from './results';
 
 const yes = (met: boolean | undefined) => (met === undefined ? 'not run' : met ? 'met' : '**missed**');
+const num = (v: number | null | undefined) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : String(v));
+const pipes = (s: string) => s.replace(/\|/g, '\\|');
 
 /** The run as markdown tables: what the README shows, and what a reviewer checks against the JSON. */
-export function markdown(results: Results, chartFile: string | undefined): string {
+export function markdown(results: Results, chartFile: string | undefined, expiryChartFile?: string): string {
   const env = results.environment;
   const lines: string[] = [];
   lines.push(`# herdless benchmark (${results.mode})`, '');
@@ -34,6 +36,35 @@ export function markdown(results: Results, chartFile: string | undefined): strin
         (results.herd.some((r) => r.strategy === 'herdless-cluster')
           ? ' herdless-cluster: the same herd against a local Redis Cluster (3 masters + 3 replicas on this machine), its commands summed over the masters (the replicas\' REPLCONF acknowledgements left out).'
           : ''),
+      '',
+    );
+  }
+  const expiry = results.expiry ?? [];
+  if (expiry.length) {
+    const { processes, lanes, ttlMs, fnMs, runMs, graceMs, minimumRuns } = expiry[0];
+    lines.push(`## Expiry: ${processes} processes x ${lanes} lanes calling one hot key back to back for ${runMs / 1000} s (ttl ${ttlMs} ms, function ${fnMs} ms)`, '');
+    if (expiryChartFile) lines.push(`![factory runs and blocked calls per strategy across expiries](${expiryChartFile})`, '');
+    lines.push('| strategy | factory runs | runs per process | calls | blocked | p50 ms | p99 ms | p999 ms | max ms | stale calls | staleness p99 / max ms | Redis cmds/call | failed |');
+    lines.push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of expiry) {
+      if (r.error) {
+        lines.push(`| ${r.strategy} | could not run: ${pipes(r.error)} | - | - | - | - | - | - | - | - | - | - | - |`);
+        continue;
+      }
+      lines.push(
+        `| ${r.strategy} | ${r.factoryRuns} | ${r.runsPerProcess.join(' / ')} | ${r.calls} | ${r.blocked} | ${num(r.p50Ms)} | ${num(r.p99Ms)} | ${num(r.p999Ms)} | ${num(r.maxMs)} | ${r.staleCalls} | ${num(r.staleP99Ms)} / ${num(r.staleMaxMs)} | ${num(r.commandsPerCall)} | ${r.failed}${r.errors.length ? ` (${pipes(r.errors[0])})` : ''} |`,
+      );
+    }
+    lines.push(
+      '',
+      `Minimum to compare factory runs with: ceil(run / (ttl + function)) = ceil(${runMs} / (${ttlMs} + ${fnMs})) = ${minimumRuns} for the fleet: the first fill, then one refresh per expiry, a value living ttl after it was computed and its successor taking the function's time (a cache that refreshes ahead and never serves a stale value needs about ceil(run / ttl) = ${Math.ceil(runMs / ttlMs)}). ` +
+        'Factory runs are counted fleet-wide by an INCR in Redis in every run; runs per process are each process\'s own count. ' +
+        `Calls, blocked, latencies and staleness leave out each lane's first call (the key is cold, so it fills the cache or waits for the fill). Blocked: calls slower than half the function's time (${fnMs / 2} ms). ` +
+        `Staleness of a served value: answered at - computedAt - ttl (the function returns the time it computed); <= 0 is fresh, stale calls count those above 0. Redis cmds/call: every command Redis ran (INFO commandstats) over every call, first calls included, the benchmark's own INCRs and QUITs left out. Caches with a stale-while-revalidate mode run with it, grace ${graceMs} ms; their setup is below.`,
+      '',
+      '| strategy | setup in this phase |',
+      '| --- | --- |',
+      ...expiry.map((r) => `| ${r.strategy} | \`${r.setup}\` |`),
       '',
     );
   }

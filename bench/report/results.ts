@@ -1,4 +1,5 @@
 import type { Environment } from '../lib/environment';
+import type { ExpiryRow } from '../phases/expiry';
 import type { HerdRow } from '../phases/herd';
 import type { HitsRow } from '../phases/hits';
 import type { MemoryRow } from '../phases/memory';
@@ -14,6 +15,8 @@ export interface Results {
   settings: Record<string, unknown>;
   strategies: { name: string; setup: string }[];
   herd: HerdRow[];
+  /** Absent from runs made before the expiry phase existed. */
+  expiry: ExpiryRow[];
   hits: HitsRow[];
   miss: MissRow[];
   memory: MemoryRow | undefined;

@@ -27,6 +27,7 @@ const RETRIES = 2;
 export const design2014: Strategy = {
   name: '2014-design',
   setup: 'Lua GET-or-INCRBY key:wait, 1 s sleeps, 2 retries then compute; SETEX + DEL script; EVALSHA',
+  freshSetup: 'Lua GET-or-INCRBY key:wait, 1 s sleeps, 2 retries then compute; SETEX + DEL script; EVALSHA; no stale-while-revalidate (the design has none)',
   packages: ['redis'],
   async open({ url, namespace, ttlMs }) {
     const client = createClient({ url });

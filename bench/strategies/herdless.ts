@@ -1,25 +1,49 @@
 import { createClient } from 'redis';
 import { createCache, type CacheOptions } from '../../src';
 import { KeyLayout } from '../../src/keys';
-import type { Strategy } from './strategy';
+import type { CacheUnderTest, Strategy } from './strategy';
 
-/** herdless with its defaults, on a node-redis client the benchmark owns (so hits can be compared on it). */
+/**
+ * herdless with its defaults, on a node-redis client the benchmark owns (so hits can be compared on it).
+ * Opened with `freshness` (the expiry phase) it also has `grace`, earlyRefresh left at its default.
+ */
 export const herdless: Strategy = {
   name: 'herdless',
   setup: 'createCache({ redis: client, namespace, ttl }); defaults otherwise (JSON text or V8 codec, lease 10s, wait 30s)',
+  freshSetup: 'createCache({ redis: client, namespace, ttl, grace }); earlyRefresh, softTimeout and the rest at their defaults',
   packages: ['redis'],
-  async open({ url, namespace, ttlMs }) {
-    const client = createClient({ url });
-    await client.connect();
-    const cache = createCache({ redis: client as CacheOptions['redis'], namespace, ttl: ttlMs });
-    const keys = new KeyLayout(namespace);
-    return {
-      getOrSet: (key, factory) => cache.getOrSet(key, factory),
-      rawGet: (key) => client.get(keys.value(key)),
-      async close() {
-        await cache.close();
-        await client.quit();
-      },
-    };
-  },
+  open: ({ url, namespace, ttlMs, freshness }) => openHerdless(url, namespace, { ttl: ttlMs, ...(freshness && { grace: freshness.graceMs }) }),
 };
+
+/**
+ * herdless with earlyRefresh alone (its default) and no grace: the expiry phase's second herdless row, to
+ * show what refreshing ahead does without ever serving a stale value.
+ */
+export const herdlessEarly: Strategy = {
+  name: 'herdless-early',
+  setup: 'createCache({ redis: client, namespace, ttl }); no grace, earlyRefresh at its default (1)',
+  packages: ['redis'],
+  phases: ['expiry'],
+  open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs }),
+};
+
+async function openHerdless(url: string, namespace: string, options: Pick<CacheOptions, 'ttl' | 'grace'>): Promise<CacheUnderTest> {
+  const client = createClient({ url });
+  await client.connect();
+  let cache: ReturnType<typeof createCache>;
+  try {
+    cache = createCache({ redis: client as CacheOptions['redis'], namespace, ...options });
+  } catch (error) {
+    await client.quit();
+    throw error;
+  }
+  const keys = new KeyLayout(namespace);
+  return {
+    getOrSet: (key, factory) => cache.getOrSet(key, factory),
+    rawGet: (key) => client.get(keys.value(key)),
+    async close() {
+      await cache.close();
+      await client.quit();
+    },
+  };
+}

@@ -3,13 +3,16 @@ import { bentocache } from './bentocache';
 import { cacheManager } from './cache-manager';
 import { cachifiedStrategy } from './cachified';
 import { design2014 } from './design-2014';
-import { herdless } from './herdless';
+import { herdless, herdlessEarly } from './herdless';
 import { herdlessCluster } from './herdless-cluster';
 import { naive } from './naive';
 import type { Strategy } from './strategy';
 
-/** Every strategy, in table order: the baselines, herdless (standalone, then cluster), then the peers. */
-export const STRATEGIES: readonly Strategy[] = [naive, design2014, herdless, herdlessCluster, bentocache, cachifiedStrategy, asyncCacheDedupe, cacheManager];
+/**
+ * Every strategy, in table order: the baselines, herdless (standalone, its expiry-only early-refresh row,
+ * then cluster), then the peers.
+ */
+export const STRATEGIES: readonly Strategy[] = [naive, design2014, herdless, herdlessEarly, herdlessCluster, bentocache, cachifiedStrategy, asyncCacheDedupe, cacheManager];
 
 export function strategy(name: string): Strategy {
   const found = STRATEGIES.find((s) => s.name === name);
@@ -17,7 +20,16 @@ export function strategy(name: string): Strategy {
   return found;
 }
 
-/** herdless's rows, whatever the Redis: the ones the targets and the smoke test judge. */
+/** herdless's rows, whatever the Redis or setup: the ones the targets and the smoke test judge. */
 export function isHerdless(name: string): boolean {
-  return name === herdless.name || name === herdlessCluster.name;
+  return name === herdless.name || name === herdlessEarly.name || name === herdlessCluster.name;
+}
+
+/**
+ * Whether a strategy runs in a phase: the ones it names, else every phase for a standalone strategy and
+ * the herd alone for one on Redis Cluster (the other phases compare strategies on one server).
+ */
+export function runsIn(strategy: Strategy, phase: string): boolean {
+  if (strategy.phases) return strategy.phases.includes(phase);
+  return strategy.topology === 'cluster' ? phase === 'herd' : true;
 }

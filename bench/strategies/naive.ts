@@ -5,6 +5,7 @@ import type { Strategy } from './strategy';
 export const naive: Strategy = {
   name: 'naive',
   setup: 'node-redis GET, compute on a miss, SET PX; JSON',
+  freshSetup: 'node-redis GET, compute on a miss, SET PX; JSON; no stale-while-revalidate (as in every phase)',
   packages: ['redis'],
   async open({ url, namespace, ttlMs }) {
     const client = createClient({ url });

@@ -14,6 +14,12 @@ export interface OpenOptions {
   /** Prefix for every key, so runs never see each other's data. */
   namespace: string;
   ttlMs: number;
+  /**
+   * Open in stale-while-revalidate mode (the expiry phase): a value past its ttl may still be served for
+   * `graceMs` while it is refreshed, each cache as its docs show. Strategies without such a mode ignore it;
+   * other phases leave it out, so they measure every cache as before.
+   */
+  freshness?: { graceMs: number };
 }
 
 export interface Strategy {
@@ -21,6 +27,8 @@ export interface Strategy {
   readonly name: string;
   /** How it is configured, for the report. */
   readonly setup: string;
+  /** How it is configured when opened with `freshness` (the expiry phase); default `setup`. */
+  readonly freshSetup?: string;
   /** npm packages whose versions the report records. */
   readonly packages: readonly string[];
   /**
@@ -28,5 +36,7 @@ export interface Strategy {
    * strategies on one standalone server). Default 'standalone'.
    */
   readonly topology?: 'standalone' | 'cluster';
+  /** Phases it runs in, when not every phase its topology allows (herdless-early: the expiry phase only). */
+  readonly phases?: readonly string[];
   open(options: OpenOptions): Promise<CacheUnderTest>;
 }
