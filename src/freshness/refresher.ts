@@ -45,7 +45,7 @@ export class Refresher {
   async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown): Promise<unknown> {
     if (policy.softTimeoutMs > 0) {
       const until = Date.now() + policy.softTimeoutMs;
-      const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
+      const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true, bytes) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
       if (attempt) {
         const fresh = await within(attempt, { until, late: () => NOTHING });
         if (fresh !== NOTHING) return fresh;
@@ -59,7 +59,7 @@ export class Refresher {
 
   /** Starts a background refresh of the value in `bytes`, unless this process already runs or defers one. */
   refreshLater(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer): void {
-    if (this.refreshes.mayStart(key, Date.now(), false)) this.refreshes.track(key, this.refresh(key, factory, policy, bytes, undefined, 0));
+    if (this.refreshes.mayStart(key, Date.now(), false, bytes)) this.refreshes.track(key, this.refresh(key, factory, policy, bytes, undefined, 0));
   }
 
   /**
@@ -75,7 +75,7 @@ export class Refresher {
       reply = (await this.protocol.acquire(key, family, token, '', bytes, true)) as ScriptReply[];
     } catch (error) {
       this.fault(error, key);
-      this.refreshes.quietUntil(key, Date.now() + REFRESH_RETRY_MS, false);
+      this.refreshes.quietUntil(key, Date.now() + REFRESH_RETRY_MS, false, bytes);
       return NOTHING;
     }
     const kind = (reply[0] as Buffer)[0];
@@ -89,11 +89,11 @@ export class Refresher {
       return envelope ? envelope.value : NOTHING;
     }
     if (kind === KIND_BACKOFF) {
-      this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true);
+      this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true, bytes);
       return NOTHING;
     }
     if (kind !== KIND_WAIT) return NOTHING;
-    this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false);
+    this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false, bytes);
     if (until <= Date.now()) return NOTHING;
     return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true).catch(() => NOTHING);
   }

@@ -4,9 +4,11 @@
  *   refresh while one runs just return what they have. An attempt older than lease.maxHold no longer
  *   counts: its function is presumed hung and its lease was released (lease/lease.ts), so a hung
  *   function holds a key's refreshes back for maxHold, not for good;
- * - once Redis said the key's refresh is someone else's (a lease held elsewhere) or must wait (a failed
- *   refresh's backoff), no attempt starts here before that ends: a stale or early hit then costs this
- *   process nothing beyond its GET, instead of one script per hit;
+ * - once Redis said the refresh of a value is someone else's (a lease held elsewhere) or must wait (a
+ *   failed refresh's backoff), no attempt to refresh that same value starts here before that ends: a
+ *   stale or early hit then costs this process nothing beyond its GET, instead of one script per hit.
+ *   A different value (the refresh committed, or set() wrote) ends the quiet period at once: the lease
+ *   and the backoff were about the value that was there;
  * - what it keeps is bounded: quiet periods that are over are swept once they outnumber those running.
  */
 export class Refreshes {
@@ -29,11 +31,11 @@ export class Refreshes {
    * Whether an attempt may start for `key` now. A `patient` caller (one that will wait for a refresh
    * running elsewhere) is held back by a backoff only.
    */
-  mayStart(key: string, now: number, patient: boolean): boolean {
+  mayStart(key: string, now: number, patient: boolean, value: Buffer): boolean {
     if (this.inFlight(key, now)) return false;
     const quiet = this.quiet.get(key);
     if (quiet === undefined) return true;
-    if (quiet.until > now) return patient && !quiet.backoff;
+    if (quiet.until > now && sameValue(quiet, value)) return patient && !quiet.backoff;
     this.quiet.delete(key);
     return true;
   }
@@ -49,9 +51,10 @@ export class Refreshes {
     return attempt;
   }
 
-  /** No attempt for `key` before `until` (ms since the epoch); `backoff`: because a refresh failed. */
-  quietUntil(key: string, until: number, backoff: boolean): void {
-    this.quiet.set(key, { until, backoff });
+  /** No attempt to refresh `value` of `key` before `until` (ms since the epoch); `backoff`: because a refresh failed. */
+  quietUntil(key: string, until: number, backoff: boolean, value: Buffer): void {
+    // A copy of the head: the value's own buffer would be kept alive, and it may be large.
+    this.quiet.set(key, { until, backoff, length: value.length, head: Buffer.from(value.subarray(0, VALUE_HEAD)) });
     if (this.quiet.size < this.sweepAt) return;
     const now = Date.now();
     for (const [k, quiet] of this.quiet) if (quiet.until <= now) this.quiet.delete(k);
@@ -64,9 +67,19 @@ export class Refreshes {
   }
 }
 
+/** Leading bytes that tell one stored value from another: the envelope's header and timestamps. */
+const VALUE_HEAD = 64;
+
 interface Quiet {
   readonly until: number;
   readonly backoff: boolean;
+  /** The value it is about. */
+  readonly length: number;
+  readonly head: Buffer;
+}
+
+function sameValue(quiet: Quiet, value: Buffer): boolean {
+  return value.length === quiet.length && quiet.head.equals(value.subarray(0, quiet.head.length));
 }
 
 interface Running {
