@@ -28,7 +28,15 @@ interface Joiner<T, C> {
 }
 
 export class SingleFlight<T, C> {
-  private readonly flights = new Map<string, Flight<T>>();
+  /**
+   * The flights in the air, by key. Every call, a hit included, adds its key and removes it once it
+   * settles, so this is on the hit path. A null-prototype object (V8 keeps it in dictionary mode, a hash
+   * table of its own) instead of a Map: a Map churned at that rate (with the Set that store/deadline.ts
+   * used the same way) made the hit benchmark's scavenges promote three times as much and last 3.3 ms
+   * instead of 1.2, over 1 us more per hit and a p99 of 4 ms. Without a prototype every string is a
+   * plain key, '__proto__' and 'constructor' included.
+   */
+  private readonly flights: Record<string, Flight<T> | undefined> = Object.create(null);
 
   constructor(
     private readonly joinTimeoutMs: number,
@@ -37,12 +45,12 @@ export class SingleFlight<T, C> {
 
   /** `context`: what `onLate` needs to answer this caller should it join and wait too long. */
   do(key: string, fn: (flight: Flight<T>) => Promise<T>, context: C): Promise<T> {
-    const current = this.flights.get(key);
+    const current = this.flights[key];
     if (current) return this.join(current, context);
     const flight = new Flight<T>(key);
     const call = fn(flight);
     flight.call = call;
-    this.flights.set(key, flight);
+    this.flights[key] = flight;
     const settle = () => {
       this.detach(flight);
       if (flight.timer) clearTimeout(flight.timer);
@@ -53,12 +61,12 @@ export class SingleFlight<T, C> {
 
   /** No later call joins this flight. */
   detach(flight: Flight<T>): void {
-    if (this.flights.get(flight.key) === flight) this.flights.delete(flight.key);
+    if (this.flights[flight.key] === flight) delete this.flights[flight.key];
   }
 
   /** No later call joins whatever is in flight for `key`. */
   detachKey(key: string): void {
-    this.flights.delete(key);
+    delete this.flights[key];
   }
 
   /** The flight now waits for a computation (this process leads it): its joiners' clocks start. */
@@ -68,8 +76,9 @@ export class SingleFlight<T, C> {
     this.schedule(flight);
   }
 
+  /** How many keys have a flight in the air (counted, not kept: nothing on the hit path reads it). */
   get size(): number {
-    return this.flights.size;
+    return Object.keys(this.flights).length;
   }
 
   private join(flight: Flight<T>, context: C): Promise<T> {

@@ -7,3 +7,10 @@ export interface Codec {
   encode(value: unknown): Buffer;
   decode(bytes: Buffer): unknown;
 }
+
+/**
+ * Reads a value from `bytes` starting at `start` (where the envelope's header ends). The built-in codecs
+ * read their bytes in place: a hit then makes no Buffer view of its value, one allocation fewer per hit.
+ * Any other codec is handed a view of just its bytes (envelope.ts).
+ */
+export type ReadAt = (bytes: Buffer, start: number) => unknown;

@@ -1,4 +1,4 @@
-import type { Codec } from './codec';
+import type { Codec, ReadAt } from './codec';
 
 /**
  * JSON, for fleets where something other than Node.js reads the cache. Lossy in the usual JSON ways:
@@ -14,3 +14,6 @@ export const jsonCodec: Codec = {
   },
   decode: (bytes) => JSON.parse(bytes.toString('utf8')),
 };
+
+/** jsonCodec.decode of the bytes from `start` on, decoded where they lie. */
+export const readJsonAt: ReadAt = (bytes, start) => JSON.parse(bytes.toString('utf8', start));

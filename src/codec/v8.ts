@@ -1,5 +1,5 @@
 import { deserialize, serialize } from 'node:v8';
-import type { Codec } from './codec';
+import type { Codec, ReadAt } from './codec';
 
 /**
  * The default codec: V8's structured-clone serializer, the one behind `structuredClone`. Date, Map, Set,
@@ -19,6 +19,9 @@ export const v8Codec: Codec = {
 };
 
 const V8_VERSION_TAG = 0xff;
+
+/** v8Codec.decode of the bytes from `start` on; JSON text is decoded where it lies. */
+export const readV8At: ReadAt = (bytes, start) => (bytes[start] === V8_VERSION_TAG ? deserialize(bytes.subarray(start)) : JSON.parse(bytes.toString('utf8', start)));
 
 /** True when JSON.parse(JSON.stringify(value)) is indistinguishable from structuredClone(value). */
 function isExactJson(value: unknown, seen: Set<object>): boolean {

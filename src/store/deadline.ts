@@ -22,16 +22,38 @@ export class DeadlineError extends Error {
 const HARD_LIMIT = 10;
 const TICKS = 10;
 
-interface Pending {
-  readonly at: number;
-  readonly hardAt: number;
-  readonly what: string;
-  readonly reject: (error: Error) => void;
-  expired: boolean;
+/**
+ * The commands issued between two ticks. None was issued after `closedAt`, the tick that ended the epoch,
+ * so a command of this epoch has waited at least `now - closedAt`; it gives up once that reaches `ms`,
+ * which is `ms` to `ms` plus one tick after it was issued, the same bound as stamping each command with
+ * the clock. The clock is read once per tick instead of once per command: Date.now() costs about 40 ns,
+ * and every hit is a command.
+ */
+class Epoch {
+  closedAt = Infinity;
+}
+
+/**
+ * A command waiting for its reply. Pending commands are a doubly linked list through the entries
+ * themselves (as node-redis keeps its own queue), not a Set: linking and unlinking are a few field writes
+ * and leave nothing behind. A Set that every hit adds to and deletes from (with the Map that singleflight.ts
+ * used the same way) made the hit benchmark's scavenges promote three times as much and last 3.3 ms
+ * instead of 1.2: over 1 us more per hit at 32 callers, and a p99 of 4 ms instead of under 1 ms.
+ */
+class Pending {
+  prev: Pending | undefined = undefined;
+  next: Pending | undefined = undefined;
+  expired = false;
+  constructor(
+    readonly epoch: Epoch,
+    readonly what: string,
+    readonly reject: (error: Error) => void,
+  ) {}
 }
 
 export class Deadlines {
-  private readonly pending = new Set<Pending>();
+  private head: Pending | undefined = undefined;
+  private epoch = new Epoch();
   private timer: NodeJS.Timeout | undefined;
   // Ticks in a row without an answer. Counted in ticks, not clock time, so a stall of this process's own
   // event loop (a burst being decoded) does not pass for a quiet server.
@@ -50,23 +72,22 @@ export class Deadlines {
 
   bound<T>(promise: Promise<T>, what: string, late?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const now = Date.now();
-      const entry: Pending = { at: now + this.ms, hardAt: now + HARD_LIMIT * this.ms, what, reject, expired: false };
-      this.pending.add(entry);
       if (!this.timer) this.start();
+      const entry = new Pending(this.epoch, what, reject);
+      this.link(entry);
       promise.then(
         (value) => {
           this.answeredSinceTick = true;
           if (entry.expired) late?.(value);
           else {
-            this.pending.delete(entry);
+            this.unlink(entry);
             resolve(value);
           }
         },
         (error) => {
           if (this.answered(error)) this.answeredSinceTick = true;
           if (!entry.expired) {
-            this.pending.delete(entry);
+            this.unlink(entry);
             reject(error);
           }
         },
@@ -74,26 +95,46 @@ export class Deadlines {
     });
   }
 
+  private link(entry: Pending): void {
+    entry.next = this.head;
+    if (this.head) this.head.prev = entry;
+    this.head = entry;
+  }
+
+  private unlink(entry: Pending): void {
+    if (entry.prev) entry.prev.next = entry.next;
+    else if (this.head === entry) this.head = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    entry.prev = entry.next = undefined;
+  }
+
   private start(): void {
     this.busy(true);
     this.quietTicks = 0;
     this.answeredSinceTick = false;
+    this.epoch = new Epoch();
     this.timer = setInterval(() => this.expire(), Math.max(1, Math.ceil(this.ms / TICKS)));
     this.timer.unref();
   }
 
   private expire(): void {
     const now = Date.now();
+    this.epoch.closedAt = now;
+    this.epoch = new Epoch();
     this.quietTicks = this.answeredSinceTick ? 0 : this.quietTicks + 1;
     this.answeredSinceTick = false;
     const quiet = this.quietTicks >= TICKS;
-    for (const entry of this.pending) {
-      if (entry.at > now || (!quiet && entry.hardAt > now)) continue;
-      entry.expired = true;
-      this.pending.delete(entry);
-      entry.reject(new DeadlineError(entry.what, this.ms));
+    for (let entry = this.head; entry; ) {
+      const next = entry.next;
+      const waited = now - entry.epoch.closedAt;
+      if (waited >= this.ms && (quiet || waited >= HARD_LIMIT * this.ms)) {
+        entry.expired = true;
+        this.unlink(entry);
+        entry.reject(new DeadlineError(entry.what, this.ms));
+      }
+      entry = next;
     }
-    if (this.pending.size === 0) {
+    if (!this.head) {
       clearInterval(this.timer);
       this.timer = undefined;
       this.busy(false);
