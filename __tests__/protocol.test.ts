@@ -110,6 +110,30 @@ describe('waiters with a confirmed subscription do not poll', () => {
     expect(long).toBeLessThanOrEqual(Math.ceil(short * 1.15));
   });
 
+  test('a function that outlives its lease five times over costs each waiting process one PTTL per lease TTL, not a re-check script', async () => {
+    const caches = Array.from({ length: 4 }, () => createCache({ redis: { url: redis.url }, namespace: 'poll-renewed', lease: { ttl: 600 } }));
+    try {
+      await Promise.all(caches.map((c) => c.get('connect')));
+      const commands = await monitor.recordWithArguments(admin, async () => {
+        const leading = caches[0].getOrSet('k', () => new Promise((resolve) => setTimeout(() => resolve('v'), 3_000)));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const waiting = caches.slice(1).flatMap((c) => Array.from({ length: 5 }, () => c.getOrSet('k', () => 'never')));
+        expect(await Promise.all([leading, ...waiting])).toEqual(Array(16).fill('v'));
+      });
+      const { acquire, renew } = leaseScripts('PUBLISH');
+      const count = (name: string, sha?: string) => commands.filter(([n, s]) => n === name && (sha === undefined || s === sha)).length;
+      // The leader renews every lease TTL / 3: that is what keeps the lease while it computes.
+      expect(count('evalsha', renew.sha)).toBeGreaterThanOrEqual(10);
+      // One acquire for the leader; two per waiting process on arrival (before and after subscribing), and
+      // none after: the commit's wake-up carries the value.
+      expect(count('evalsha', acquire.sha)).toBeLessThanOrEqual(1 + 3 * 2);
+      // Each waiting process asks for the lease's TTL once per lease TTL it waited (3 s / 600 ms), at most.
+      expect(count('pttl')).toBeLessThanOrEqual(3 * 6);
+    } finally {
+      await Promise.all(caches.map((c) => c.close()));
+    }
+  });
+
   test('a dropped subscriber connection makes waiters re-check at once and poll, so a wake-up lost meanwhile costs no lease TTL', async () => {
     const waiter = createCache({ redis: { url: redis.url }, namespace: 'poll-lost' });
     waiter.on('error', () => undefined);

@@ -171,7 +171,18 @@ export class Protocol {
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
         // While the subscription is trusted the wake-up comes by itself: no polling in between.
         const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
-        await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry));
+        let rung = await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry));
+        // Trusted and not woken: the holder's lease has expired (a crashed holder sends no wake-up) or was
+        // renewed. One PTTL tells which, instead of a re-check script: a lease still held is waited out
+        // again, since anything that ends it or changes its holder (commit, failure, release, delete,
+        // takeover's commit) sends a wake-up. So a slow function costs its waiters one command per lease TTL.
+        while (!rung && listening.trusted()) {
+          const remaining = Math.min(deadline, patience.until) - Date.now();
+          if (remaining <= 0) break;
+          const held = await this.store.pttl(family.lease).catch(() => -2);
+          if (held <= 0) break;
+          rung = await bell.sleep(Math.min(held + 2, remaining));
+        }
       }
     } finally {
       stopListening?.();

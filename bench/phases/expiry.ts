@@ -72,13 +72,14 @@ export async function runExpiry(admin: AdminClient, workers: Worker[], strategie
     await admin.flushAll();
     const namespace = `expiry-${strategy.name}`;
     const counterKey = `bench-expiry-runs:${strategy.name}`;
-    const open = { url: options.url, namespace, ttlMs: options.ttlMs, freshness: { graceMs: options.graceMs } };
+    const ttlMs = strategy.expiryTtlMs ?? options.ttlMs;
+    const open = { url: options.url, namespace, ttlMs, freshness: { graceMs: options.graceMs } };
     let row: ExpiryRow;
     try {
       await Promise.all(workers.map((w) => w.request({ type: 'open', strategy: strategy.name, options: open })));
       const before = await commandCounts(admin);
       const startAt = Date.now() + 250;
-      const request: ExpiryRequest = { url: options.url, counterKey, key: 'hot', lanes: options.lanes, fnMs: options.fnMs, ttlMs: options.ttlMs, startAt, runMs: options.runMs, callTimeoutMs: options.callTimeoutMs };
+      const request: ExpiryRequest = { url: options.url, counterKey, key: 'hot', lanes: options.lanes, fnMs: options.fnMs, ttlMs, startAt, runMs: options.runMs, callTimeoutMs: options.callTimeoutMs };
       const results = await Promise.all(workers.map((w) => w.request<ExpiryResult>({ type: 'expiry', ...request })));
       const commands = commandsBetween(before, await commandCounts(admin));
       const fleetRuns = Number((await admin.get(counterKey)) ?? 0);

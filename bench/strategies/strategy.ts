@@ -38,5 +38,7 @@ export interface Strategy {
   readonly topology?: 'standalone' | 'cluster';
   /** Phases it runs in, when not every phase its topology allows (herdless-early: the expiry phase only). */
   readonly phases?: readonly string[];
+  /** The ttl it is opened with in the expiry phase (and staleness is judged by), when not the phase's. */
+  readonly expiryTtlMs?: number;
   open(options: OpenOptions): Promise<CacheUnderTest>;
 }

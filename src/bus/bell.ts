@@ -31,20 +31,21 @@ export class Bell {
     return message.subarray(end + 1);
   }
 
-  sleep(ms: number): Promise<void> {
+  /** Resolves true when woken by a wake-up (one that came while the waiter was busy included), false when `ms` passed. */
+  sleep(ms: number): Promise<boolean> {
     if (this.rung) {
       this.rung = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (rung: boolean) => {
         clearTimeout(timer);
         this.wake = undefined;
         this.rung = false;
-        resolve();
+        resolve(rung);
       };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
+      const timer = setTimeout(() => done(false), ms);
+      this.wake = () => done(true);
     });
   }
 }

@@ -89,6 +89,15 @@ export class ClusterStore implements Store {
     return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'GET'));
   }
 
+  pttl(key: string): Promise<number> {
+    if (!this.ready) return this.whenDiscovered().then(() => this.pttl(key));
+    const master = this.cluster.slots[slotOf(key)]?.master;
+    if (!master) return this.unmapped(key);
+    // The lease lives on the master; a replica may not have seen its latest renewal.
+    const reply = this.cluster.sendCommand(key, false, ['PTTL', key], BUFFERS) as Promise<number>;
+    return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'PTTL'));
+  }
+
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.ready) return this.whenDiscovered().then(() => this.run(script, keys, args, late));
     const master = this.cluster.slots[slotOf(keys[0])]?.master;

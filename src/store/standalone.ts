@@ -78,6 +78,11 @@ export class StandaloneStore implements Store {
     return this.deadlines.bound(this.send(['GET', key]) as Promise<Buffer | null>, 'GET');
   }
 
+  pttl(key: string): Promise<number> {
+    if (!this.client.isReady) return this.whenReady().then(() => this.pttl(key));
+    return this.deadlines.bound(this.send(['PTTL', key]) as Promise<number>, 'PTTL');
+  }
+
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
     if (!this.client.isReady) return this.whenReady().then(() => this.run(script, keys, args, late));

@@ -20,6 +20,8 @@ export interface StoreOptions {
  */
 export interface Store {
   get(key: string): Promise<Buffer | null>;
+  /** PTTL: the key's time to live in ms; -2 when it does not exist, -1 when it has no expiry. */
+  pttl(key: string): Promise<number>;
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
   /** Resolves once the server confirmed the subscription. */
   subscribe(channel: string, listener: Listener): Promise<void>;
