@@ -147,8 +147,9 @@ function summarize(strategy: Strategy, processes: number, options: ExpiryOptions
     p999Ms: measured ? round(histogramPercentile(latency, 99.9), 2) : undefined,
     maxMs: measured ? round(histogramMax(latency), 2) : undefined,
     firstFillMaxMs: firstFill.length ? round(max(firstFill)) : undefined,
-    staleP99Ms: count(stale) ? histogramPercentile(stale, 99) : undefined,
-    staleMaxMs: count(stale) ? histogramMax(stale) : undefined,
+    // A baseline opened with a ttl of its own (herdless-steady) is never near its expiry: no staleness to show.
+    staleP99Ms: count(stale) && !strategy.expiryTtlMs ? histogramPercentile(stale, 99) : undefined,
+    staleMaxMs: count(stale) && !strategy.expiryTtlMs ? histogramMax(stale) : undefined,
     staleCalls,
     failed: results.reduce((n, r) => n + r.failed, 0),
     commandsPerCall: round(total / (calls + firstFill.length), 2),
