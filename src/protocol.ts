@@ -157,7 +157,8 @@ export class Protocol {
           if (refresh) return NOTHING;
           throw decodeFailure(reply[1] as Buffer);
         }
-        if (kind === KIND_BACKOFF) return NOTHING;
+        // Only a refresh's re-check is told of a backoff; anyone else would be answered without the cache.
+        if (kind === KIND_BACKOFF) return refresh ? NOTHING : await this.uncached(key, factory, undefined);
         if (kind === KIND_LEAD) {
           stopListening();
           stopListening = undefined;
