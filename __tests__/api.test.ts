@@ -164,7 +164,9 @@ describe('waiting', () => {
     const seen: string[] = [];
     for (const c of [leader, waiter]) {
       for (const event of ['hit', 'miss', 'lead', 'wait', 'takeover', 'fence'] as const) {
-        c.on(event, (key) => seen.push(`${c === leader ? 'leader' : 'waiter'} ${event} ${key}`));
+        c.on(event, (...[key]: unknown[]) => {
+          seen.push(`${c === leader ? 'leader' : 'waiter'} ${event} ${key}`);
+        });
       }
     }
     const { result: leading } = await slowLeader(leader, 'e', 200);

@@ -11,6 +11,8 @@ export type KeyFunction<A extends unknown[]> = (...args: A) => string;
  * hardTimeout, refreshBackoff) go to the core with every call.
  */
 export interface CacheableOptions<A extends unknown[]> extends FreshnessOptions {
+  /** false: calls neither read nor fill the cache's memory tier. Default: the cache's. */
+  l1?: boolean;
   /** The cache to use; default: @CacheConfig's, else the one given to setDefaultCache() (looked up at each call). */
   cache?: Cache;
   /** A custom key: a fixed string, or a function of the arguments. Default: the arguments, encoded by value. */
@@ -42,11 +44,11 @@ export interface Normalized {
   readonly name?: string;
   readonly instanceKey?: (self: unknown) => unknown;
   /** What the core receives with each call; undefined uses the cache's defaults. */
-  readonly call?: FreshnessOptions;
+  readonly call?: FreshnessOptions & { l1?: boolean };
 }
 
 // The core's freshness options; they pass through unchanged, checked here as the core will check them.
-const CALL_OPTIONS = FRESHNESS;
+const CALL_OPTIONS = [...FRESHNESS, 'l1'] as const;
 const COMMON = ['cache', 'key', 'version', 'namespace', ...CALL_OPTIONS];
 export const FUNCTION_OPTIONS = [...COMMON, 'name'];
 export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
@@ -97,7 +99,8 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
     if (o[name] !== undefined) call[name] = o[name];
   }
   checkFreshness(call);
-  if (Object.keys(call).length > 0) out.call = Object.freeze(call) as FreshnessOptions;
+  if (call.l1 !== undefined && typeof call.l1 !== 'boolean') throw new InvalidOptionError('l1', call.l1, 'true or false (false: calls bypass the memory tier)');
+  if (Object.keys(call).length > 0) out.call = Object.freeze(call) as FreshnessOptions & { l1?: boolean };
   return out;
 }
 

@@ -15,6 +15,7 @@ import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, type RedisCluster } from './store/cluster';
 import { StandaloneStore } from './store/standalone';
 import type { Store } from './store/store';
+import { MemoryTier } from './tier/memory';
 
 export type { CacheEvents } from './events';
 export type { Factory } from './protocol';
@@ -65,6 +66,8 @@ export class Cache extends EventEmitter {
   private readonly protocol: Protocol;
   private readonly refresher: Refresher;
   private readonly policies: CallPolicies;
+  /** The memory tier, when the cache has one (tier/memory.ts). */
+  private readonly memory: MemoryTier | undefined;
   private closed = false;
 
   constructor(options?: CacheOptions) {
@@ -88,7 +91,12 @@ export class Cache extends EventEmitter {
       this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind);
     }
     const waker = new Waker(this.store, timeoutMs, onError);
-    this.store.onSubscriptionsLost = (resubscribe) => waker.lost(resubscribe);
+    const memory = this.settings.memory && new MemoryTier(this.settings.memory, this.store, this.keys.invalidations, onError);
+    this.memory = memory;
+    this.store.onSubscriptionsLost = (resubscribe) => {
+      waker.lost(resubscribe);
+      memory?.lost(resubscribe);
+    };
     const late = (key: string, factory: Factory<unknown>) => this.protocol.waitedTooLong(key, factory);
     this.flights = new SingleFlight(this.settings.waitTimeoutMs, late);
     this.forced = new SingleFlight(this.settings.waitTimeoutMs, late);
@@ -98,10 +106,12 @@ export class Cache extends EventEmitter {
       scripts: this.scripts,
       leaseTtlMs: this.settings.leaseTtlMs,
       maxHoldMs: this.settings.maxHoldMs,
+      invalidations: this.keys.invalidations,
       get closed() {
         return cache.closed;
       },
       fault: (error, key) => this.fault(error, key),
+      writing: (key) => memory?.invalidated(key),
     };
     const fault = (error: unknown, key: string | undefined) => this.fault(error, key);
     this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, this, fault);
@@ -150,7 +160,7 @@ export class Cache extends EventEmitter {
     const bytes = this.protocol.encode(key, value, policy.ttlMs, 0);
     const family = this.keys.family(key);
     const keep = String(policy.ttlMs + policy.graceMs);
-    await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel, family.backoff], [bytes, keep]));
+    await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel, family.backoff], [bytes, keep, this.keys.invalidations, key]));
   }
 
   /**
@@ -161,18 +171,32 @@ export class Cache extends EventEmitter {
     if (this.closed) throw new ClosedError();
     checkedAt('delete', () => checkKey(key));
     const family = this.keys.family(key);
-    return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel, family.backoff], []))) === 1;
+    return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel, family.backoff], [this.keys.invalidations, key]))) === 1;
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.memory?.close();
     await this.store.close();
   }
 
-  // The hit path: one GET, the decode, the age check. Written without async/await to keep it to the promises it needs.
+  // The hit path: the memory tier, else one GET; the decode, the age check. Written without async/await
+  // to keep it to the promises it needs.
   private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
+    const memory = policy.l1 ? this.memory : undefined;
+    let ticket = 0;
+    if (memory) {
+      // Only a fresh value is answered from memory; anything older takes the Redis path, which refreshes it.
+      const held = memory.get(key);
+      const envelope = held && this.protocol.read(key, held);
+      if (envelope && judge(envelope, Date.now(), policy) === Age.Fresh) {
+        this.emit('hit', key, 'memory');
+        return Promise.resolve(envelope.value);
+      }
+      ticket = memory.ticket();
+    }
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
         if (bytes !== null) {
@@ -180,11 +204,12 @@ export class Cache extends EventEmitter {
           if (envelope) {
             const age = judge(envelope, Date.now(), policy);
             if (age === Age.Fresh) {
-              this.emit('hit', key);
+              memory?.fill(key, bytes, ticket);
+              this.emit('hit', key, 'redis');
               return envelope.value;
             }
             if (age === Age.Early) {
-              this.emit('hit', key);
+              this.emit('hit', key, 'redis');
               this.refresher.refreshLater(key, factory, policy, bytes);
               return envelope.value;
             }
@@ -217,6 +242,7 @@ export class Cache extends EventEmitter {
       if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
       throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
     } finally {
+      this.memory?.invalidated(key);
       this.flights.detachKey(key);
       this.forced.detachKey(key);
       this.refresher.forget(key);

@@ -1,7 +1,7 @@
 /** Events a cache emits: `cache.on('stale', (key) => ...)`. */
 export interface CacheEvents {
   /** A value was found. */
-  hit: [key: string];
+  hit: [key: string, tier: 'memory' | 'redis'];
   /** No value was found; this call leads or waits. */
   miss: [key: string];
   /** This call holds the lease and runs the function. */

@@ -20,9 +20,12 @@ export interface KeyFamily {
 
 export class KeyLayout {
   private readonly prefix: string;
+  /** The namespace's invalidation channel: every write publishes its key there, for the memory tiers. */
+  readonly invalidations: string;
 
   constructor(namespace: string) {
     this.prefix = `${namespace}:{`;
+    this.invalidations = `${namespace}:invalidations`;
   }
 
   value(key: string): string {

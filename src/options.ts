@@ -5,6 +5,7 @@ import { EXPIRY_MAX_MS, toMs, type Duration } from './duration';
 import { DEFAULT_ERROR_FIELDS, RESERVED_FIELDS } from './lease/failure';
 import { InvalidOptionError } from './errors';
 import type { Freshness } from './freshness/policy';
+import type { MemorySettings } from './tier/memory';
 import { checkNamespace } from './keys';
 import type { RedisCluster } from './store/cluster';
 import { clientKind, type ClientKind } from './store/client-kind';
@@ -40,7 +41,20 @@ export interface FreshnessOptions {
   refreshBackoff?: Duration;
 }
 
+/** The memory tier (L1): values kept in this process, dropped by every write anywhere in the fleet. */
+export interface MemoryOptions {
+  /** Most entries kept. Default 10,000. */
+  maxEntries?: number;
+  /** Most bytes kept (the stored bytes of each value, plus its key): a number or '64mb', '512kb'. Default '64mb'. */
+  maxBytes?: number | string;
+}
+
 export interface CacheOptions extends FreshnessOptions {
+  /**
+   * A memory tier in front of Redis, kept coherent across the fleet (see the README's L1 section): true for
+   * its defaults, or its bounds. Default: off. Not available on Redis Cluster yet.
+   */
+  l1?: boolean | MemoryOptions;
   /**
    * node-redis v4 client options (`{ url }`) or `{ cluster: { rootNodes } }` for a connection herdless opens
    * and closes; or a client you own: a node-redis v4 client or cluster, or a node-redis v5/v6 client.
@@ -79,6 +93,8 @@ export interface CacheOptions extends FreshnessOptions {
 
 /** Per call: each freshness option overrides the cache's. */
 export interface CallOptions extends FreshnessOptions {
+  /** false: this call neither reads nor fills the memory tier. Default: the cache's. */
+  l1?: boolean;
   /** Compute now and store, still once across the fleet: a computation of the key already running anywhere is waited for instead. */
   forceFresh?: boolean;
 }
@@ -92,6 +108,8 @@ export interface Settings {
   namespace: string;
   /** The cache-wide freshness; a call without options uses this very object. */
   freshness: Freshness;
+  /** The memory tier's bounds, or undefined when there is none. */
+  memory: MemorySettings | undefined;
   leaseTtlMs: number;
   maxHoldMs: number;
   errorFields: readonly string[];
@@ -102,11 +120,11 @@ export interface Settings {
 }
 
 export const FRESHNESS = ['ttl', 'grace', 'earlyRefresh', 'softTimeout', 'hardTimeout', 'refreshBackoff'] as const;
-const CALL = [...FRESHNESS, 'forceFresh'];
+const CALL = [...FRESHNESS, 'forceFresh', 'l1'];
 const SET = ['ttl', 'grace'];
-const TOP_LEVEL = ['redis', 'namespace', ...FRESHNESS, 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
+const TOP_LEVEL = ['redis', 'namespace', ...FRESHNESS, 'l1', 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
 
-const DEFAULTS: Freshness = { ttlMs: 300_000, graceMs: 0, beta: 1, softTimeoutMs: 0, hardTimeoutMs: 0, backoffMs: 10_000, forceFresh: false };
+const DEFAULTS: Freshness = { ttlMs: 300_000, graceMs: 0, beta: 1, softTimeoutMs: 0, hardTimeoutMs: 0, backoffMs: 10_000, forceFresh: false, l1: true };
 
 export function settings(options: CacheOptions = {}): Settings {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object');
@@ -131,6 +149,7 @@ export function settings(options: CacheOptions = {}): Settings {
     redisKind,
     namespace: checkNamespace(options.namespace ?? 'herdless'),
     freshness: Object.freeze(freshness(options, DEFAULTS)),
+    memory: memory(options.l1, redisKind),
     leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),
     maxHoldMs: toMs(lease.maxHold ?? '1m', 'lease.maxHold'),
     errorFields: errorFields(options.errorFields),
@@ -152,7 +171,9 @@ export function callFreshness(options: CallOptions | undefined, cache: Freshness
   unknownKeys(options, CALL, '');
   const forceFresh = options.forceFresh ?? false;
   if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
-  return { ...freshness(options, cache), forceFresh };
+  const l1 = options.l1 ?? cache.l1;
+  if (typeof l1 !== 'boolean') throw new InvalidOptionError('l1', l1, 'true or false (false: this call bypasses the memory tier)');
+  return { ...freshness(options, cache), forceFresh, l1 };
 }
 
 /**
@@ -196,7 +217,36 @@ function freshness(o: FreshnessOptions, base: Freshness): Freshness {
     hardTimeoutMs: o.hardTimeout === undefined ? base.hardTimeoutMs : o.hardTimeout === false ? 0 : toMs(o.hardTimeout, 'hardTimeout'),
     backoffMs: o.refreshBackoff === undefined ? base.backoffMs : toMs(o.refreshBackoff, 'refreshBackoff', { allowZero: true, max: EXPIRY_MAX_MS }),
     forceFresh: false,
+    l1: base.l1,
   };
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i;
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+function memory(option: unknown, kind: ClientKind): MemorySettings | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (kind === 'v4-cluster' || kind === 'cluster-options') {
+    throw new InvalidOptionError('l1', option, 'off on Redis Cluster: the memory tier is not available there yet');
+  }
+  const o = section(option === true ? {} : (option as MemoryOptions), 'l1', ['maxEntries', 'maxBytes']);
+  const maxEntries = o.maxEntries ?? 10_000;
+  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new InvalidOptionError('l1.maxEntries', maxEntries, 'a whole number of 1 or more');
+  }
+  return { maxEntries, maxBytes: bytes(o.maxBytes ?? '64mb') };
+}
+
+function bytes(value: unknown): number {
+  const expected = "a number of bytes (1 or more), or a size such as '512kb', '64mb', '1gb'";
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && SIZE.test(value)) {
+    const [, amount, unit] = SIZE.exec(value)!;
+    n = Number(amount) * SIZE_UNITS[unit.toLowerCase()];
+  } else throw new InvalidOptionError('l1.maxBytes', value, expected);
+  if (!Number.isFinite(n) || n < 1) throw new InvalidOptionError('l1.maxBytes', value, expected);
+  return Math.floor(n);
 }
 
 function beta(value: unknown): number {

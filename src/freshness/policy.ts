@@ -16,6 +16,8 @@ export interface Freshness {
   readonly backoffMs: number;
   /** Compute now, whatever is stored. */
   readonly forceFresh: boolean;
+  /** May this call read and fill the memory tier (when the cache has one). */
+  readonly l1: boolean;
 }
 
 export const enum Age {

@@ -9,8 +9,12 @@ export interface LeaseContext {
   readonly scripts: LeaseScripts;
   readonly leaseTtlMs: number;
   readonly maxHoldMs: number;
+  /** The namespace's invalidation channel, which a commit publishes its key on. */
+  readonly invalidations: string;
   readonly closed: boolean;
   fault(error: unknown, key: string | undefined): void;
+  /** A write of `key` by this process is about to be sent: its memory tier drops the key at once. */
+  writing(key: string): void;
 }
 
 /**
@@ -68,7 +72,8 @@ export class Lease {
    */
   async commit(bytes: Buffer, keepMs: number): Promise<boolean | undefined> {
     const { family, token } = this;
-    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel, family.backoff], [token, bytes, String(keepMs)]);
+    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel, family.backoff], [token, bytes, String(keepMs), this.context.invalidations, this.key]);
+    this.context.writing(this.key);
     try {
       const written = (await step()) === 1;
       if (!written) this.lose();

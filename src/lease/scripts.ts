@@ -27,6 +27,9 @@ const PUSH_LIMIT = 64 * 1024;
  *
  * Wake-ups go out with PUBLISH, or SPUBLISH in a cluster (the message then stays in the slot's shard). They
  * are sent with pcall: a server without sharded pub/sub still writes, and waiters fall back to polling.
+ * Every write (commit, overwrite, invalidate) also publishes its key on the namespace's invalidation
+ * channel with classic PUBLISH, which a cluster forwards to every node: each process's memory tier
+ * subscribes to it once (tier/memory.ts).
  */
 
 /**
@@ -76,7 +79,10 @@ return 0
 /**
  * Fenced write-and-release: store the envelope and end the lease, only if the lease is still ours. A value
  * that could be computed ends a refresh backoff.
- * KEYS: value, lease, channel, backoff   ARGV: token, envelope, ms Redis keeps it (ttl + grace)   Reply: 1 written, 0 fenced
+ * The same script tells every process's memory tier (ARGV[4], the namespace's invalidation channel, with
+ * the key in ARGV[5]), so a write never lands without its invalidation.
+ * KEYS: value, lease, channel, backoff   ARGV: token, envelope, ms Redis keeps it (ttl + grace), invalidation channel, key
+ * Reply: 1 written, 0 fenced
  */
 const commit = (publish: Publish) => script(
   'commit',
@@ -84,6 +90,7 @@ const commit = (publish: Publish) => script(
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[4])
+redis.pcall('PUBLISH', ARGV[4], ARGV[5])
 if #ARGV[2] <= ${PUSH_LIMIT} then
   redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1] .. '\\n' .. ARGV[2])
 else
@@ -129,13 +136,14 @@ return 1
 /**
  * A direct write: store the envelope and void any lease in flight, whose older result must not replace it;
  * a refresh backoff ends with it.
- * KEYS: value, lease, channel, backoff   ARGV: envelope, ms Redis keeps it (ttl + grace)
+ * KEYS: value, lease, channel, backoff   ARGV: envelope, ms Redis keeps it (ttl + grace), invalidation channel, key
  */
 const overwrite = (publish: Publish) => script(
   'overwrite',
   `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[4])
+redis.pcall('PUBLISH', ARGV[3], ARGV[4])
 redis.pcall('${publish}', KEYS[3], '')
 return 1
 `,
@@ -144,13 +152,14 @@ return 1
 /**
  * Invalidate: drop the value and void any lease in flight (it computed from data older than this delete);
  * waiters wake and one of them computes afresh. A stale value goes with it: nothing is served after this.
- * KEYS: value, lease, channel, backoff   Reply: 1 if a value was removed, else 0
+ * KEYS: value, lease, channel, backoff   ARGV: invalidation channel, key   Reply: 1 if a value was removed, else 0
  */
 const invalidate = (publish: Publish) => script(
   'invalidate',
   `
 local removed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[4])
+redis.pcall('PUBLISH', ARGV[1], ARGV[2])
 redis.pcall('${publish}', KEYS[3], '')
 return removed
 `,

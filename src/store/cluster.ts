@@ -89,6 +89,11 @@ export class ClusterStore implements Store {
     return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'GET'));
   }
 
+  /** Not used on a cluster yet: the memory tier, its one user, is refused there (options.ts). */
+  publish(): Promise<unknown> {
+    return Promise.reject(new Error('publish is not available on Redis Cluster'));
+  }
+
   pttl(key: string): Promise<number> {
     if (!this.ready) return this.whenDiscovered().then(() => this.pttl(key));
     const master = this.cluster.slots[slotOf(key)]?.master;

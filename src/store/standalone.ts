@@ -78,6 +78,11 @@ export class StandaloneStore implements Store {
     return this.deadlines.bound(this.send(['GET', key]) as Promise<Buffer | null>, 'GET');
   }
 
+  publish(channel: string, message: string): Promise<unknown> {
+    if (!this.client.isReady) return this.whenReady().then(() => this.publish(channel, message));
+    return this.deadlines.bound(this.send(['PUBLISH', channel, message]), 'PUBLISH');
+  }
+
   pttl(key: string): Promise<number> {
     if (!this.client.isReady) return this.whenReady().then(() => this.pttl(key));
     return this.deadlines.bound(this.send(['PTTL', key]) as Promise<number>, 'PTTL');

@@ -23,6 +23,8 @@ export interface Store {
   /** PTTL: the key's time to live in ms; -2 when it does not exist, -1 when it has no expiry. */
   pttl(key: string): Promise<number>;
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
+  /** PUBLISH on the connection commands use. */
+  publish(channel: string, message: string): Promise<unknown>;
   /** Resolves once the server confirmed the subscription. */
   subscribe(channel: string, listener: Listener): Promise<void>;
   unsubscribe(channel: string, listener: Listener): Promise<void>;

@@ -1,0 +1,167 @@
+import { createClient } from 'redis';
+import { createCache, InvalidOptionError, v8Codec, type Cache, type CacheOptions } from '../src';
+import { EnvelopeFormat } from '../src/envelope';
+import { leaseScripts } from '../src/lease/scripts';
+import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
+
+// The memory tier (L1): its hits, and the rules that keep it coherent with Redis and with the other caches
+// of the fleet (each cache here has its own connections, as another process would).
+
+let redis: EmbeddedRedis;
+let admin: ReturnType<typeof createClient>;
+const open: Cache[] = [];
+let count = 0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = createClient({ url: redis.url });
+  await admin.connect();
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((cache) => cache.close()));
+});
+
+afterAll(async () => {
+  await admin.quit();
+  await redis.stop();
+});
+
+function caches(n: number, options: CacheOptions = {}): Cache[] {
+  const namespace = `l1-${++count}`;
+  const made = Array.from({ length: n }, () => createCache({ redis: { url: redis.url }, namespace, l1: true, ...options }));
+  for (const cache of made) cache.on('error', () => undefined);
+  open.push(...made);
+  return made;
+}
+
+/** Reads until the tier answers (its subscription is proven live by its first echo), or gives up. */
+async function untilMemoryHit(cache: Cache, key: string, factory: () => unknown): Promise<void> {
+  let tier: string | undefined;
+  const listener = (_key: string, t: string) => (tier = t);
+  cache.on('hit', listener);
+  try {
+    for (const end = Date.now() + 10_000; tier !== 'memory' && Date.now() < end; ) {
+      await cache.getOrSet(key, factory);
+      await sleep(20);
+    }
+  } finally {
+    cache.off('hit', listener);
+  }
+  expect(tier).toBe('memory');
+}
+
+test("hits are answered from memory once the tier's subscription is proven live, and emit the tier", async () => {
+  const [cache] = caches(1);
+  const tiers: string[] = [];
+  cache.on('hit', (_key, tier) => tiers.push(tier));
+  expect(await cache.getOrSet('k', () => 'v')).toBe('v');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  const before = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
+  for (let i = 0; i < 50; i++) expect(await cache.getOrSet('k', () => 'never')).toBe('v');
+  const after = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
+  expect(after).toBe(before); // no GET reached Redis
+  expect(tiers).toContain('redis');
+  expect(tiers.slice(-50)).toEqual(Array(50).fill('memory'));
+});
+
+test('set(), delete() and a commit in one cache drop the entry from the memory tier of another', async () => {
+  const [reader, writer] = caches(2);
+  await reader.getOrSet('k', () => 'v1');
+  await untilMemoryHit(reader, 'k', () => 'never');
+  await writer.set('k', 'v2');
+  await sleep(50); // the invalidation arrives (on loopback, well under a millisecond)
+  expect(await reader.getOrSet('k', () => 'never')).toBe('v2');
+  await untilMemoryHit(reader, 'k', () => 'never');
+  await writer.delete('k');
+  await sleep(50);
+  expect(await reader.getOrSet('k', () => 'v3')).toBe('v3');
+  await untilMemoryHit(reader, 'k', () => 'never');
+  expect(await writer.getOrSet('k', () => 'never', { forceFresh: true }).catch(() => 'x')).toBe('never'); // a commit
+  await sleep(50);
+  expect(await reader.getOrSet('k', () => 'other')).toBe('never');
+});
+
+test("a cache's own write drops its entry at once, before the write resolves", async () => {
+  const [cache] = caches(1);
+  await cache.getOrSet('k', () => 'v1');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  await cache.set('k', 'v2');
+  expect(await cache.getOrSet('k', () => 'never')).toBe('v2');
+});
+
+test('a killed subscriber connection clears the tier: a write sent while it was down is never hidden by memory', async () => {
+  const [reader] = caches(1);
+  await reader.getOrSet('k', () => 'v1');
+  await untilMemoryHit(reader, 'k', () => 'never');
+  // In one round trip: the subscriber is killed, then the value changes (its invalidation is lost for sure).
+  const ns = reader.namespace;
+  const { overwrite } = leaseScripts('PUBLISH');
+  const envelope = new EnvelopeFormat(v8Codec).encode('v2', Date.now(), 60_000, 0);
+  await Promise.all([
+    admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
+    admin.eval(overwrite.source, { keys: [`${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`], arguments: [envelope as unknown as string, '60000', `${ns}:invalidations`, 'k'] }),
+  ]);
+  await sleep(100);
+  expect(await reader.getOrSet('k', () => 'never')).toBe('v2');
+});
+
+test('the tier does not stretch freshness: past its ttl a value is not answered from memory', async () => {
+  const [cache] = caches(1, { ttl: 400, earlyRefresh: false });
+  await cache.getOrSet('k', () => 'v1');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  await sleep(450);
+  expect(await cache.getOrSet('k', () => 'v2')).toBe('v2');
+});
+
+test("callers cannot change each other's values: every hit decodes its own copy", async () => {
+  const [cache] = caches(1);
+  await cache.getOrSet('k', () => ({ list: [1, 2] }));
+  await untilMemoryHit(cache, 'k', () => 'never');
+  const first = (await cache.getOrSet<unknown>('k', () => 'never')) as { list: number[] };
+  first.list.push(3);
+  expect(await cache.getOrSet('k', () => 'never')).toEqual({ list: [1, 2] });
+});
+
+test('{ l1: false } on a call bypasses the tier; maxEntries bounds it', async () => {
+  const [cache] = caches(1, { l1: { maxEntries: 5 } });
+  await cache.getOrSet('k', () => 'v');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  const tiers: string[] = [];
+  cache.on('hit', (_key, tier) => tiers.push(tier));
+  await cache.getOrSet('k', () => 'never', { l1: false });
+  expect(tiers).toEqual(['redis']);
+  for (let i = 0; i < 50; i++) await cache.getOrSet(`k${i}`, () => i);
+  expect((cache as unknown as { memory: { size: number } }).memory.size).toBeLessThanOrEqual(5);
+});
+
+test('bad l1 options are refused with InvalidOptionError naming the option', () => {
+  for (const [l1, option] of [[{ maxEntries: 0 }, 'l1.maxEntries'], [{ maxBytes: '64 megs' }, 'l1.maxBytes'], [{ max: 1 }, 'l1.max'], ['yes', 'l1']] as const) {
+    let thrown: unknown;
+    try {
+      createCache({ redis: { url: redis.url }, l1: l1 as never });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    expect((thrown as InvalidOptionError).option).toBe(option);
+  }
+  expect(() => createCache({ redis: { cluster: { rootNodes: [{ url: redis.url }] } }, l1: true })).toThrow(/Redis Cluster/);
+});
+
+test('the fill race: bytes whose read was sent before an invalidation of their key arrived are not kept', async () => {
+  const [cache] = caches(1);
+  await cache.getOrSet('k', () => 'v');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  const memory = (cache as unknown as { memory: { ticket(): number; fill(k: string, b: Buffer, t: number): void; invalidated(k: string): void; get(k: string): Buffer | undefined } }).memory;
+  const bytes = Buffer.from('bytes');
+  const raced = memory.ticket(); // a read is sent...
+  memory.invalidated('a'); // ...an invalidation of its key arrives before its reply...
+  memory.fill('a', bytes, raced); // ...so the reply is not kept
+  expect(memory.get('a')).toBeUndefined();
+  const other = memory.ticket();
+  memory.invalidated('b'); // another key's invalidation does not matter
+  memory.fill('a', bytes, other);
+  expect(memory.get('a')).toBe(bytes);
+});
