@@ -41,7 +41,16 @@ export const herdlessSteady: Strategy = {
   open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs }),
 };
 
-async function openHerdless(url: string, namespace: string, options: Pick<CacheOptions, 'ttl' | 'grace'>): Promise<CacheUnderTest> {
+/** herdless with its memory tier (hits phase): a hit is a memory read once the tier's subscription is proven live. */
+export const herdlessL1: Strategy = {
+  name: 'herdless-l1',
+  setup: 'createCache({ redis: client, namespace, ttl, l1: true }); the memory tier at its defaults (10,000 entries, 64 MB)',
+  packages: ['redis', 'lru-cache'],
+  phases: ['hits'],
+  open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs, l1: true }),
+};
+
+async function openHerdless(url: string, namespace: string, options: Pick<CacheOptions, 'ttl' | 'grace' | 'l1'>): Promise<CacheUnderTest> {
   const client = createClient({ url });
   await client.connect();
   let cache: ReturnType<typeof createCache>;

@@ -3,7 +3,7 @@ import { bentocache } from './bentocache';
 import { cacheManager } from './cache-manager';
 import { cachifiedStrategy } from './cachified';
 import { design2014 } from './design-2014';
-import { herdless, herdlessEarly, herdlessSteady } from './herdless';
+import { herdless, herdlessEarly, herdlessL1, herdlessSteady } from './herdless';
 import { herdlessCluster } from './herdless-cluster';
 import { naive } from './naive';
 import type { Strategy } from './strategy';
@@ -12,7 +12,7 @@ import type { Strategy } from './strategy';
  * Every strategy, in table order: the baselines (the expiry phase's steady-hits row among them), herdless
  * (standalone, its expiry-only early-refresh row, then cluster), then the peers.
  */
-export const STRATEGIES: readonly Strategy[] = [naive, design2014, herdlessSteady, herdless, herdlessEarly, herdlessCluster, bentocache, cachifiedStrategy, asyncCacheDedupe, cacheManager];
+export const STRATEGIES: readonly Strategy[] = [naive, design2014, herdlessSteady, herdless, herdlessL1, herdlessEarly, herdlessCluster, bentocache, cachifiedStrategy, asyncCacheDedupe, cacheManager];
 
 export function strategy(name: string): Strategy {
   const found = STRATEGIES.find((s) => s.name === name);
@@ -22,7 +22,7 @@ export function strategy(name: string): Strategy {
 
 /** herdless's rows, whatever the Redis or setup: the ones the targets and the smoke test judge. */
 export function isHerdless(name: string): boolean {
-  return name === herdless.name || name === herdlessEarly.name || name === herdlessCluster.name || name === herdlessSteady.name;
+  return name === herdless.name || name === herdlessL1.name || name === herdlessEarly.name || name === herdlessCluster.name || name === herdlessSteady.name;
 }
 
 /**
