@@ -1,7 +1,9 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { createClient } from 'redis';
 import { createCache, InvalidOptionError, v8Codec, type Cache, type CacheOptions } from '../src';
 import { EnvelopeFormat } from '../src/envelope';
 import { leaseScripts } from '../src/lease/scripts';
+import { DEAD_AFTER_MS, ECHO_MS } from '../src/tier/memory';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 
 // The memory tier (L1): its hits, and the rules that keep it coherent with Redis and with the other caches
@@ -164,4 +166,64 @@ test('the fill race: bytes whose read was sent before an invalidation of their k
   memory.invalidated('b'); // another key's invalidation does not matter
   memory.fill('a', bytes, other);
   expect(memory.get('a')).toBe(bytes);
+});
+
+/** A TCP proxy to Redis whose connections can be frozen: they stay open and carry nothing. */
+async function freezableProxy(port: number): Promise<{ url: string; freeze(): void; thaw(): void; close(): void }> {
+  const pairs: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+    pairs.push(client, upstream);
+    links.push([client, upstream], [upstream, client]);
+  });
+  const links: [Socket, Socket][] = [];
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    freeze: () => pairs.forEach((socket) => {
+      socket.unpipe();
+      socket.pause();
+    }),
+    thaw: () => links.forEach(([from, to]) => {
+      from.pipe(to);
+      from.resume();
+    }),
+    close: () => {
+      pairs.forEach((socket) => socket.destroy());
+      server.close();
+    },
+  };
+}
+
+test('a subscription that is silently dead (the connection looks up, nothing arrives) stops the tier within its bound', async () => {
+  const port = Number(new URL(redis.url).port);
+  const proxy = await freezableProxy(port);
+  try {
+    const namespace = `l1-${++count}`;
+    const reader = createCache({ redis: { url: proxy.url }, namespace, l1: true, commandTimeout: 200 });
+    const writer = createCache({ redis: { url: redis.url }, namespace });
+    reader.on('error', () => undefined);
+    open.push(writer);
+    await reader.getOrSet('k', () => 'v1');
+    await untilMemoryHit(reader, 'k', () => 'never');
+    proxy.freeze();
+    const frozenAt = Date.now();
+    await writer.set('k', 'v2'); // its invalidation never reaches the reader
+    let lastOld = 0;
+    while (Date.now() - frozenAt < DEAD_AFTER_MS + 2 * ECHO_MS + 1_000) {
+      const value = await reader.getOrSet('k', () => 'uncached');
+      if (value === 'v1') lastOld = Date.now() - frozenAt;
+      await sleep(25);
+    }
+    // The old value was served from memory only until the missing echoes gave the subscription up.
+    expect(lastOld).toBeLessThanOrEqual(DEAD_AFTER_MS + 2 * ECHO_MS);
+    expect(await writer.getOrSet('k', () => 'never')).toBe('v2');
+    proxy.thaw();
+    await reader.close();
+  } finally {
+    proxy.close();
+  }
 });
