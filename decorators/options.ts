@@ -99,7 +99,6 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
     if (o[name] !== undefined) call[name] = o[name];
   }
   checkFreshness(call);
-  if (call.l1 !== undefined && typeof call.l1 !== 'boolean') throw new InvalidOptionError('l1', call.l1, 'true or false (false: calls bypass the memory tier)');
   if (Object.keys(call).length > 0) out.call = Object.freeze(call) as FreshnessOptions & { l1?: boolean };
   return out;
 }

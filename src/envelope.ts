@@ -29,6 +29,13 @@ const MAGIC_1 = 0x6c; // 'l'
 const VERSION = 1;
 const TIMES = 24;
 
+/**
+ * How many leading bytes, with its length, tell one stored value from any other: the header and its
+ * timestamps (writtenAt, and delta to the microsecond), and then some. The acquire script and the
+ * refresh gate both name a value this way, without carrying all of it.
+ */
+export const IDENTITY_BYTES = 64;
+
 export class EnvelopeFormat {
   private readonly header: Buffer;
   private readonly readAt: ReadAt;

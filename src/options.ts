@@ -167,13 +167,10 @@ export function settings(options: CacheOptions = {}): Settings {
  */
 export function callFreshness(options: CallOptions | undefined, cache: Freshness): Freshness {
   if (options === undefined) return cache;
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
-  unknownKeys(options, CALL, '');
+  callObject(options, CALL);
   const forceFresh = options.forceFresh ?? false;
   if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
-  const l1 = options.l1 ?? cache.l1;
-  if (typeof l1 !== 'boolean') throw new InvalidOptionError('l1', l1, 'true or false (false: this call bypasses the memory tier)');
-  return { ...freshness(options, cache), forceFresh, l1 };
+  return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1) };
 }
 
 /**
@@ -198,14 +195,19 @@ export class CallPolicies {
 /** The options of set(): ttl and grace only. */
 export function setFreshness(options: SetOptions | undefined, cache: Freshness): Freshness {
   if (options === undefined) return cache;
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
-  unknownKeys(options, SET, '');
+  callObject(options, SET);
   return freshness(options, cache);
 }
 
-/** Checks freshness options written where they are not used yet (a decorator's), as a call would. */
-export function checkFreshness(options: FreshnessOptions): void {
+/** Checks freshness options (and l1) written where they are not used yet (a decorator's), as a call would. */
+export function checkFreshness(options: FreshnessOptions & { l1?: unknown }): void {
   freshness(options, DEFAULTS);
+  if (options.l1 !== undefined) l1(options.l1);
+}
+
+function callObject(options: object, known: string[]): void {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, "an object such as { ttl: '1m' }");
+  unknownKeys(options, known, '');
 }
 
 function freshness(o: FreshnessOptions, base: Freshness): Freshness {
@@ -219,6 +221,11 @@ function freshness(o: FreshnessOptions, base: Freshness): Freshness {
     forceFresh: false,
     l1: base.l1,
   };
+}
+
+function l1(value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionError('l1', value, 'true or false (false: the call bypasses the memory tier)');
+  return value;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Bell } from './bus/bell';
 import type { Waker } from './bus/waker';
-import type { EnvelopeFormat } from './envelope';
+import { IDENTITY_BYTES, type EnvelopeFormat } from './envelope';
 import { EncodeError, RedisUnavailableError, TimeoutError, WaitTimeoutError } from './errors';
 import type { Emitter } from './events';
 import { within, UNBOUNDED, type Patience } from './freshness/patience';
@@ -26,8 +26,6 @@ export const KIND_BACKOFF = 0x62; // 'b'
 
 /** A refresh that produced no value: its caller serves what it has. */
 export const NOTHING: unique symbol = Symbol('nothing');
-/** How many leading bytes of a value tell it apart from any other: the header and its timestamps, and then some. */
-const UNUSABLE_HEAD = 64;
 
 /**
  * The lease conversation of a call that found no usable value, top to bottom:
@@ -204,7 +202,7 @@ export class Protocol {
       this.scripts.acquire,
       [family.value, family.lease, family.failure(holder), family.backoff],
       // Its length and first bytes (the header and timestamps) tell the unusable value from any other.
-      unusable ? [token, lease, mode, String(unusable.length), unusable.subarray(0, UNUSABLE_HEAD)] : [token, lease, mode],
+      unusable ? [token, lease, mode, String(unusable.length), unusable.subarray(0, IDENTITY_BYTES)] : [token, lease, mode],
       // The caller gave up on this reply and answered without the cache: hand back a lease it got late.
       (late) => {
         if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) new Lease(this.leases, key, family, token).release();

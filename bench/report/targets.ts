@@ -1,8 +1,7 @@
 import { isHerdless } from '../strategies';
 import type { HerdRow } from '../phases/herd';
+import { round } from '../lib/stats';
 import type { Results, Target } from './results';
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The issue's targets for herdless, judged on this run's numbers; undefined where a phase did not run. */
 export function targets(results: Omit<Results, 'targets'>): Target[] {
@@ -31,7 +30,7 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
     },
     {
       target: 'hit throughput >= 0.9x naive GET + decode of the same bytes, same run',
-      measured: versusNaive.map(({ r, naive }) => `${round(r.ratio / naive!.ratio)}x (${r.ratio}x vs ${naive!.ratio}x raw GET, ${callers(r.concurrency)})`).join('; ') || 'not run',
+      measured: versusNaive.map(({ r, naive }) => `${round(r.ratio / naive!.ratio, 3)}x (${r.ratio}x vs ${naive!.ratio}x raw GET, ${callers(r.concurrency)})`).join('; ') || 'not run',
       met: versusNaive.length ? versusNaive.every(({ r, naive }) => r.ratio >= 0.9 * naive!.ratio) : undefined,
     },
     {

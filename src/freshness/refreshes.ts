@@ -1,3 +1,5 @@
+import { IDENTITY_BYTES } from '../envelope';
+
 /**
  * Background refreshes started by this process, per key. Invariants:
  * - at most one refresh attempt per key is in flight in this process: hits that find the key due for a
@@ -54,7 +56,7 @@ export class Refreshes {
   /** No attempt to refresh `value` of `key` before `until` (ms since the epoch); `backoff`: because a refresh failed. */
   quietUntil(key: string, until: number, backoff: boolean, value: Buffer): void {
     // A copy of the head: the value's own buffer would be kept alive, and it may be large.
-    this.quiet.set(key, { until, backoff, length: value.length, head: Buffer.from(value.subarray(0, VALUE_HEAD)) });
+    this.quiet.set(key, { until, backoff, length: value.length, head: Buffer.from(value.subarray(0, IDENTITY_BYTES)) });
     if (this.quiet.size < this.sweepAt) return;
     const now = Date.now();
     for (const [k, quiet] of this.quiet) if (quiet.until <= now) this.quiet.delete(k);
@@ -66,9 +68,6 @@ export class Refreshes {
     this.quiet.delete(key);
   }
 }
-
-/** Leading bytes that tell one stored value from another: the envelope's header and timestamps. */
-const VALUE_HEAD = 64;
 
 interface Quiet {
   readonly until: number;
