@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { createClient } from 'redis';
 import { createCache, InvalidOptionError, v8Codec, type Cache, type CacheOptions } from '../src';
-import { EnvelopeFormat } from '../src/envelope';
+import { EnvelopeFormat, type Envelope } from '../src/envelope';
 import { leaseScripts } from '../src/lease/scripts';
-import { DEAD_AFTER_MS, ECHO_MS } from '../src/tier/memory';
+import { DEAD_AFTER_MS, ECHO_MS, STALL_MS } from '../src/tier/memory';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 
 // The memory tier (L1): its hits, and the rules that keep it coherent with Redis and with the other caches
@@ -109,6 +110,20 @@ test('a killed subscriber connection clears the tier: a write sent while it was 
   expect(await reader.getOrSet('k', () => 'never')).toBe('v2');
 });
 
+test('an event loop blocked while an invalidation arrives: the tier does not answer until the loop has polled for I/O again', async () => {
+  const [reader] = caches(1);
+  await reader.getOrSet('k', () => 'v1');
+  await untilMemoryHit(reader, 'k', () => 'never');
+  const ns = reader.namespace;
+  const { invalidate } = leaseScripts('PUBLISH');
+  const port = new URL(redis.url).port;
+  // Synchronous: while this process is blocked, the delete lands and its invalidation waits unread in
+  // the subscriber's socket; then the loop stays blocked past STALL_MS.
+  execFileSync('redis-cli', ['-p', port, 'EVAL', invalidate.source, '4', `${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`, `${ns}:invalidations`, 'k']);
+  for (const until = Date.now() + STALL_MS + 20; Date.now() < until; );
+  expect(await reader.getOrSet('k', () => 'v2')).toBe('v2');
+});
+
 test('the tier does not stretch freshness: past its ttl a value is not answered from memory', async () => {
   const [cache] = caches(1, { ttl: 400, earlyRefresh: false });
   await cache.getOrSet('k', () => 'v1');
@@ -117,13 +132,74 @@ test('the tier does not stretch freshness: past its ttl a value is not answered 
   expect(await cache.getOrSet('k', () => 'v2')).toBe('v2');
 });
 
-test("callers cannot change each other's values: every hit decodes its own copy", async () => {
-  const [cache] = caches(1);
+test("callers cannot change each other's values: a hit's value is deep-frozen, from memory and from Redis alike", async () => {
+  const [cache] = caches(1, { codec: v8Codec });
+  const tiers: string[] = [];
+  cache.on('hit', (_key, tier) => tiers.push(tier));
+  await cache.getOrSet('k', () => ({ list: [1, 2], nested: { n: 1 } }));
+  const fromRedis = (await cache.getOrSet<unknown>('k', () => 'never')) as { list: number[] };
+  expect(tiers.at(-1)).toBe('redis');
+  expect(() => fromRedis.list.push(3)).toThrow(TypeError);
+  await untilMemoryHit(cache, 'k', () => 'never');
+  const first = (await cache.getOrSet<unknown>('k', () => 'never')) as { list: number[]; nested: { n: number } };
+  expect(tiers.at(-1)).toBe('memory');
+  expect(() => first.list.push(3)).toThrow(TypeError);
+  expect(() => (first.nested.n = 2)).toThrow(TypeError);
+  expect(await cache.getOrSet('k', () => 'never')).toEqual({ list: [1, 2], nested: { n: 1 } });
+  // A value freezing cannot protect (a Map changes through its methods) is copied for every hit instead.
+  await cache.getOrSet('m', () => ({ map: new Map([['a', 1]]) }));
+  await untilMemoryHit(cache, 'm', () => 'never');
+  const withMap = (await cache.getOrSet<unknown>('m', () => 'never')) as { map: Map<string, number> };
+  expect(Object.isFrozen(withMap)).toBe(false);
+  withMap.map.set('a', 2);
+  expect(((await cache.getOrSet<unknown>('m', () => 'never')) as { map: Map<string, number> }).map.get('a')).toBe(1);
+});
+
+test("{ values: 'copy' }: every memory hit decodes its own mutable copy", async () => {
+  const [cache] = caches(1, { l1: { values: 'copy' } });
   await cache.getOrSet('k', () => ({ list: [1, 2] }));
   await untilMemoryHit(cache, 'k', () => 'never');
   const first = (await cache.getOrSet<unknown>('k', () => 'never')) as { list: number[] };
   first.list.push(3);
   expect(await cache.getOrSet('k', () => 'never')).toEqual({ list: [1, 2] });
+});
+
+test('Redis unreachable: an entry answers only as a stale value would, within grace; without grace the function runs', async () => {
+  const own = await startRedis();
+  try {
+    const made = (options: CacheOptions) => {
+      const cache = createCache({ redis: { url: own.url }, namespace: `down-${++count}`, l1: true, commandTimeout: 300, ...options });
+      cache.on('error', () => undefined);
+      open.push(cache);
+      return cache;
+    };
+    const withGrace = made({ ttl: 60_000, grace: 60_000 });
+    const noGrace = made({ ttl: 60_000 });
+    const shortGrace = made({ ttl: 1_000, grace: 300, earlyRefresh: false });
+    const stale: string[] = [];
+    withGrace.on('stale', (key) => stale.push(key));
+    const filledAt = Date.now();
+    for (const cache of [withGrace, noGrace, shortGrace]) {
+      await cache.getOrSet('k', () => 'v1');
+      await untilMemoryHit(cache, 'k', () => 'never');
+    }
+    await own.stop();
+    await sleep(200); // the subscriber connections have closed
+    let runs = 0;
+    const factory = () => `computed ${++runs}`;
+    // Fresh by its age, but Redis cannot confirm it: served as a stale value...
+    expect(await withGrace.getOrSet('k', factory)).toBe('v1');
+    expect(stale).toEqual(['k']);
+    expect(runs).toBe(0);
+    // ...and with no grace, not at all: the function answers, without the cache.
+    expect(await noGrace.getOrSet('k', factory)).toBe('computed 1');
+    // Nor past its ttl and grace.
+    expect(await shortGrace.getOrSet('k', factory)).toBe('v1');
+    await sleep(filledAt + 1_900 - Date.now()); // its ttl and grace have passed (it was written after filledAt)
+    expect(await shortGrace.getOrSet('k', factory)).toBe('computed 2');
+  } finally {
+    await own.stop().catch(() => undefined);
+  }
 });
 
 test('{ l1: false } on a call bypasses the tier; maxEntries bounds it', async () => {
@@ -139,7 +215,7 @@ test('{ l1: false } on a call bypasses the tier; maxEntries bounds it', async ()
 });
 
 test('bad l1 options are refused with InvalidOptionError naming the option', () => {
-  for (const [l1, option] of [[{ maxEntries: 0 }, 'l1.maxEntries'], [{ maxBytes: '64 megs' }, 'l1.maxBytes'], [{ max: 1 }, 'l1.max'], ['yes', 'l1']] as const) {
+  for (const [l1, option] of [[{ maxEntries: 0 }, 'l1.maxEntries'], [{ maxBytes: '64 megs' }, 'l1.maxBytes'], [{ max: 1 }, 'l1.max'], [{ values: 'shared' }, 'l1.values'], ['yes', 'l1'], [null, 'l1']] as const) {
     let thrown: unknown;
     try {
       createCache({ redis: { url: redis.url }, l1: l1 as never });
@@ -149,23 +225,24 @@ test('bad l1 options are refused with InvalidOptionError naming the option', () 
     expect(thrown).toBeInstanceOf(InvalidOptionError);
     expect((thrown as InvalidOptionError).option).toBe(option);
   }
-  expect(() => createCache({ redis: { cluster: { rootNodes: [{ url: redis.url }] } }, l1: true })).toThrow(/Redis Cluster/);
 });
 
 test('the fill race: bytes whose read was sent before an invalidation of their key arrived are not kept', async () => {
   const [cache] = caches(1);
   await cache.getOrSet('k', () => 'v');
   await untilMemoryHit(cache, 'k', () => 'never');
-  const memory = (cache as unknown as { memory: { ticket(): number; fill(k: string, b: Buffer, t: number): void; invalidated(k: string): void; get(k: string): Buffer | undefined } }).memory;
+  type Tier = { ticket(): number; fill(k: string, b: Buffer, e: Envelope, t: number): unknown; invalidated(k: string): void; get(k: string, now: number): Envelope | undefined };
+  const memory = (cache as unknown as { memory: Tier }).memory;
   const bytes = Buffer.from('bytes');
+  const envelope = (): Envelope => ({ value: { v: 1 }, writtenAt: Date.now(), expiresAt: Date.now() + 60_000, delta: 0 });
   const raced = memory.ticket(); // a read is sent...
   memory.invalidated('a'); // ...an invalidation of its key arrives before its reply...
-  memory.fill('a', bytes, raced); // ...so the reply is not kept
-  expect(memory.get('a')).toBeUndefined();
+  memory.fill('a', bytes, envelope(), raced); // ...so the reply is not kept
+  expect(memory.get('a', Date.now())).toBeUndefined();
   const other = memory.ticket();
   memory.invalidated('b'); // another key's invalidation does not matter
-  memory.fill('a', bytes, other);
-  expect(memory.get('a')).toBe(bytes);
+  memory.fill('a', bytes, envelope(), other);
+  expect(memory.get('a', Date.now())?.value).toEqual({ v: 1 });
 });
 
 /** A TCP proxy to Redis whose connections can be frozen: they stay open and carry nothing. */

@@ -14,7 +14,7 @@ import { Protocol, type Factory } from './protocol';
 import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, type RedisCluster } from './store/cluster';
 import { StandaloneStore } from './store/standalone';
-import type { Store } from './store/store';
+import { isErrorReply, type Store } from './store/store';
 import { MemoryTier } from './tier/memory';
 
 export type { CacheEvents } from './events';
@@ -91,7 +91,8 @@ export class Cache extends EventEmitter {
       this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind);
     }
     const waker = new Waker(this.store, timeoutMs, onError);
-    const memory = this.settings.memory && new MemoryTier(this.settings.memory, this.store, this.keys.invalidations, onError);
+    const decode = (key: string, bytes: Buffer) => this.protocol.read(key, bytes);
+    const memory = this.settings.memory && new MemoryTier(this.settings.memory, this.store, this.keys.invalidations, decode, onError);
     this.memory = memory;
     this.store.onSubscriptionsLost = (resubscribe) => {
       waker.lost(resubscribe);
@@ -128,6 +129,18 @@ export class Cache extends EventEmitter {
       checkKey(key);
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
       const policy = this.policies.of(options);
+      // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
+      if (policy.l1 && this.memory !== undefined) {
+        const now = Date.now();
+        const held = this.memory.get(key, now);
+        if (held !== undefined && judge(held, now, policy) === Age.Fresh) {
+          const answer = this.memory.answer(held);
+          if (answer !== undefined) {
+            if (this.listenerCount('hit') !== 0) this.emit('hit', key, 'memory');
+            return answer as Promise<Awaited<T>>;
+          }
+        }
+      }
       if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
       return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
     } catch (error) {
@@ -182,21 +195,11 @@ export class Cache extends EventEmitter {
     await this.store.close();
   }
 
-  // The hit path: the memory tier, else one GET; the decode, the age check. Written without async/await
+  // The hit path past the memory tier: one GET, the decode, the age check. Written without async/await
   // to keep it to the promises it needs.
   private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
     const memory = policy.l1 ? this.memory : undefined;
-    let ticket = 0;
-    if (memory) {
-      // Only a fresh value is answered from memory; anything older takes the Redis path, which refreshes it.
-      const held = memory.get(key);
-      const envelope = held && this.protocol.read(key, held);
-      if (envelope && judge(envelope, Date.now(), policy) === Age.Fresh) {
-        this.emit('hit', key, 'memory');
-        return Promise.resolve(envelope.value);
-      }
-      ticket = memory.ticket();
-    }
+    const ticket = memory === undefined ? 0 : memory.ticket();
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
         if (bytes !== null) {
@@ -204,23 +207,43 @@ export class Cache extends EventEmitter {
           if (envelope) {
             const age = judge(envelope, Date.now(), policy);
             if (age === Age.Fresh) {
-              memory?.fill(key, bytes, ticket);
               this.emit('hit', key, 'redis');
-              return envelope.value;
+              return memory === undefined ? envelope.value : memory.fill(key, bytes, envelope, ticket);
             }
+            // Only a fresh value is kept in memory; anything older is served as Redis holds it, and refreshed.
+            const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
             if (age === Age.Early) {
               this.emit('hit', key, 'redis');
               this.refresher.refreshLater(key, factory, policy, bytes);
-              return envelope.value;
+              return value;
             }
-            if (age === Age.Stale) return this.refresher.serveStale(key, factory, policy, flight, bytes, envelope.value);
+            if (age === Age.Stale) return this.refresher.serveStale(key, factory, policy, flight, bytes, value);
           }
         }
         this.emit('miss', key);
         return this.protocol.miss(key, factory, policy, flight, bytes ?? undefined);
       },
-      (error) => this.protocol.uncached(key, factory, error),
+      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error) : this.unreachable(memory, key, factory, policy, error)),
     );
+  }
+
+  /**
+   * Redis could not be reached for a caller of the memory tier. The tier stops trusting its entries (the
+   * bus may be as cut off as the GET); the one it holds for `key` may answer only as a stale value would,
+   * within grace, never as fresh: another process may still reach Redis and write.
+   */
+  private unreachable(memory: MemoryTier, key: string, factory: Factory<unknown>, policy: Freshness, error: unknown): Promise<unknown> {
+    if (!isErrorReply(error)) memory.lost(false);
+    const held = policy.graceMs > 0 ? memory.lastKnown(key) : undefined;
+    if (held !== undefined && judge(held, Date.now(), policy) !== Age.Gone) {
+      const answer = memory.answer(held);
+      if (answer !== undefined) {
+        this.fault(error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`answering '${key}' from memory, as a stale value: ${(error as Error)?.message ?? error}`, error), key);
+        this.emit('stale', key);
+        return answer;
+      }
+    }
+    return this.protocol.uncached(key, factory, error);
   }
 
   /** forceFresh: whatever is stored now is not good enough; compute, or wait for a computation already running. */

@@ -53,6 +53,11 @@ export function checkNamespace(namespace: unknown): string {
 
 // With the u flag a well-formed pair is one code point, so only a lone half matches.
 const LONE_SURROGATE = /\p{Surrogate}/u;
+// String.prototype.isWellFormed (Node 20) is several times faster than the regular expression (Node 18).
+const wellFormed: (key: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (key) => (key as string & { isWellFormed(): boolean }).isWellFormed()
+    : (key) => !LONE_SURROGATE.test(key);
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
@@ -62,7 +67,7 @@ export function checkKey(key: unknown): asserts key is string {
   // them would fail in a cluster with CROSSSLOT.
   // node-redis sends keys as UTF-8, which turns every lone surrogate into U+FFFD: two different strings
   // would share one entry (and one lease) in Redis.
-  if (LONE_SURROGATE.test(key)) {
+  if (!wellFormed(key)) {
     throw new InvalidOptionError('key', key, 'a string without lone surrogates (UTF-16 halves of a character, often left by truncating user input); Redis would store them as U+FFFD and two keys would collide');
   }
   if (key.charCodeAt(0) === 0x7d) {

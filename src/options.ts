@@ -45,14 +45,24 @@ export interface FreshnessOptions {
 export interface MemoryOptions {
   /** Most entries kept. Default 10,000. */
   maxEntries?: number;
-  /** Most bytes kept (the stored bytes of each value, plus its key): a number or '64mb', '512kb'. Default '64mb'. */
+  /**
+   * Most bytes kept: a number or '64mb', '512kb'. Default '64mb'. An entry counts its stored bytes (twice
+   * when its value is shared: the decoded objects take about as much again), its key and a small overhead.
+   */
   maxBytes?: number | string;
+  /**
+   * How a hit hands out a value. 'frozen' (default): every hit of a key shares one deep-frozen value, so a
+   * caller cannot change what others get (a write to it throws in strict mode); a value holding a Map,
+   * Set, Date, typed array or RegExp cannot be frozen, and is copied for each hit instead. 'copy': every
+   * hit decodes its own mutable copy, as a hit from Redis does, at the cost of a decode per hit.
+   */
+  values?: 'frozen' | 'copy';
 }
 
 export interface CacheOptions extends FreshnessOptions {
   /**
    * A memory tier in front of Redis, kept coherent across the fleet (see the README's L1 section): true for
-   * its defaults, or its bounds. Default: off. Not available on Redis Cluster yet.
+   * its defaults, or its bounds and how values are shared. Default: off.
    */
   l1?: boolean | MemoryOptions;
   /**
@@ -149,7 +159,7 @@ export function settings(options: CacheOptions = {}): Settings {
     redisKind,
     namespace: checkNamespace(options.namespace ?? 'herdless'),
     freshness: Object.freeze(freshness(options, DEFAULTS)),
-    memory: memory(options.l1, redisKind),
+    memory: memory(options.l1),
     leaseTtlMs: toMs(lease.ttl ?? '10s', 'lease.ttl'),
     maxHoldMs: toMs(lease.maxHold ?? '1m', 'lease.maxHold'),
     errorFields: errorFields(options.errorFields),
@@ -231,17 +241,19 @@ function l1(value: unknown): boolean {
 const SIZE = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i;
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
-function memory(option: unknown, kind: ClientKind): MemorySettings | undefined {
+function memory(option: unknown): MemorySettings | undefined {
   if (option === undefined || option === false) return undefined;
-  if (kind === 'v4-cluster' || kind === 'cluster-options') {
-    throw new InvalidOptionError('l1', option, 'off on Redis Cluster: the memory tier is not available there yet');
+  if (option !== true && (option === null || typeof option !== 'object')) {
+    throw new InvalidOptionError('l1', option, "true, false, or an object with maxEntries, maxBytes, values");
   }
-  const o = section(option === true ? {} : (option as MemoryOptions), 'l1', ['maxEntries', 'maxBytes']);
+  const o = section(option === true ? {} : (option as MemoryOptions), 'l1', ['maxEntries', 'maxBytes', 'values']);
   const maxEntries = o.maxEntries ?? 10_000;
   if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new InvalidOptionError('l1.maxEntries', maxEntries, 'a whole number of 1 or more');
   }
-  return { maxEntries, maxBytes: bytes(o.maxBytes ?? '64mb') };
+  const values = o.values ?? 'frozen';
+  if (values !== 'frozen' && values !== 'copy') throw new InvalidOptionError('l1.values', values, "'frozen' (one shared deep-frozen value) or 'copy' (each hit decodes its own)");
+  return { maxEntries, maxBytes: bytes(o.maxBytes ?? '64mb'), values };
 }
 
 function bytes(value: unknown): number {

@@ -13,10 +13,14 @@ export type RedisCluster = RedisClusterType<any, any, any>;
 
 // Don't poke the topology more often than this while a failover is under way.
 const REFRESH_INTERVAL_MS = 250;
+// Don't replace a failing subscriber connection more often than this.
+const RESUBSCRIBE_MS = 1_000;
 // Until the cluster is first discovered, connect() is retried after 100 ms, 200, 400, ... doubling up to
 // 3 s, each pause scaled by a random factor in [0.5, 1) so a fleet booting together does not retry in step.
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 3_000;
+// The longest one connect() attempt may take (at least; 4 x commandTimeout when that is longer).
+const CONNECT_ATTEMPT_MIN_MS = 2_000;
 
 /**
  * Redis Cluster. Every key of one call shares a hash tag, so each GET and script goes to the master of
@@ -37,8 +41,9 @@ const RETRY_MAX_MS = 3_000;
  *   would keep sending that slot's commands to the dead address. On a connection failure or CLUSTERDOWN
  *   this store sends a harmless EXISTS for the key to the other masters until one answers MOVED, which
  *   makes node-redis rediscover the topology; the failed calls are answered without the cache meanwhile;
- * - wake-ups use sharded pub/sub on a separate cluster connection; when the topology changes that
- *   connection is replaced and subscribers are told to subscribe again (waiters poll until then).
+ * - wake-ups use sharded pub/sub, and the memory tier's invalidations classic pub/sub (PUBLISH reaches
+ *   every node), on a separate cluster connection; when the topology changes or that connection fails,
+ *   it is replaced and subscribers are told to subscribe again (waiters poll, the tier bypasses itself).
  */
 export class ClusterStore implements Store {
   /** Called when existing subscriptions may have been lost and should be made again. */
@@ -59,6 +64,7 @@ export class ClusterStore implements Store {
   private loading: Promise<void> | undefined;
   private loadedMasters = '';
   private subscriber: Promise<RedisCluster> | undefined;
+  private subscriberReplacedAt = 0;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
   private closed = false;
@@ -89,9 +95,13 @@ export class ClusterStore implements Store {
     return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'GET'));
   }
 
-  /** Not used on a cluster yet: the memory tier, its one user, is refused there (options.ts). */
-  publish(): Promise<unknown> {
-    return Promise.reject(new Error('publish is not available on Redis Cluster'));
+  /** Sent to the master of the channel name's slot; the cluster bus forwards it to every node. */
+  publish(channel: string, message: string): Promise<unknown> {
+    if (!this.ready) return this.whenDiscovered().then(() => this.publish(channel, message));
+    const master = this.cluster.slots[slotOf(channel)]?.master;
+    if (!master) return this.unmapped(channel);
+    const reply = this.cluster.sendCommand(channel, false, ['PUBLISH', channel, message]);
+    return this.watch(channel, this.deadlinesFor(master.address).bound(reply, 'PUBLISH'));
   }
 
   pttl(key: string): Promise<number> {
@@ -117,6 +127,11 @@ export class ClusterStore implements Store {
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
     await (await this.pubSub()).sSubscribe(channel, listener, true);
+  }
+
+  /** node-redis picks the node of the subscriber connection's classic subscriptions (any master or replica). */
+  async listen(channel: string, listener: Listener): Promise<void> {
+    await (await this.pubSub()).subscribe(channel, listener, true);
   }
 
   async unsubscribe(channel: string, listener: Listener): Promise<void> {
@@ -198,7 +213,16 @@ export class ClusterStore implements Store {
       }
       if (!cluster.isOpen) {
         this.openedHere = false;
-        await cluster.connect();
+        const connecting = cluster.connect();
+        try {
+          await withDeadline(connecting, Math.max(CONNECT_ATTEMPT_MIN_MS, 4 * this.options.timeoutMs), 'connecting to Redis Cluster');
+        } catch (error) {
+          // node-redis v4 retries a dead master of the topology it discovered for ever, so connect()
+          // never settles while one is down (mid-failover): start over, to discover the topology again.
+          connecting.catch(() => undefined);
+          await cluster.disconnect().catch(() => undefined);
+          throw error;
+        }
         this.openedHere = true;
       }
     } catch (error) {
@@ -282,12 +306,21 @@ export class ClusterStore implements Store {
 
   private topologyChanged(): void {
     this.loadScripts();
+    this.replaceSubscriber();
+  }
+
+  /**
+   * Drops the subscriber connection; subscribers subscribe again on a new one, which discovers the
+   * topology afresh. node-redis would otherwise reconnect a dead node's subscription to its old address
+   * for ever (a replica's death is not even seen by the other commands).
+   */
+  private replaceSubscriber(): void {
     const old = this.subscriber;
-    if (old) {
-      this.subscriber = undefined;
-      old.then((subscriber) => subscriber.disconnect()).catch(() => undefined);
-      this.onSubscriptionsLost(true);
-    }
+    if (!old) return;
+    this.subscriber = undefined;
+    this.subscriberReplacedAt = Date.now();
+    old.then((subscriber) => subscriber.disconnect()).catch(() => undefined);
+    this.onSubscriptionsLost(true);
   }
 
   /** SCRIPT LOAD on every master not yet loaded (all of them when `again`), bounded like a command. */
@@ -315,12 +348,14 @@ export class ClusterStore implements Store {
     if (this.closed) return Promise.reject(new ClosedError());
     if (!this.subscriber) {
       const subscriber = this.cluster.duplicate({ minimizeConnections: true }) as RedisCluster;
-      // A shard's subscriber connection failing loses its wake-ups until node-redis subscribes again.
+      // A failing subscriber connection loses messages; it is replaced, at most once per RESUBSCRIBE_MS.
       subscriber.on('error', (error) => {
         this.connectionError(error);
+        if (this.subscriber !== connected) return;
         this.onSubscriptionsLost(false);
+        if (Date.now() - this.subscriberReplacedAt >= RESUBSCRIBE_MS) this.replaceSubscriber();
       });
-      const connected = subscriber.connect().then(() => subscriber);
+      const connected: Promise<RedisCluster> = subscriber.connect().then(() => subscriber);
       connected.catch(() => {
         if (this.subscriber === connected) this.subscriber = undefined;
       });

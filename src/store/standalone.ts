@@ -99,6 +99,11 @@ export class StandaloneStore implements Store {
     await (await this.pubSub()).subscribe(channel, listener, true);
   }
 
+  /** One server: a wake-up subscription is a classic one. */
+  listen(channel: string, listener: Listener): Promise<void> {
+    return this.subscribe(channel, listener);
+  }
+
   async unsubscribe(channel: string, listener: Listener): Promise<void> {
     await this.subscriber?.unsubscribe(channel, listener, true);
   }
@@ -186,9 +191,14 @@ function reason(error: unknown): string {
 }
 
 
+// QUIT waits for its reply; a connection to a node that died (a cluster's, reconnecting for ever) never
+// gives one, so after this long the connection is dropped instead.
+const QUIT_MS = 1_000;
+
+/** Closes a client or cluster: QUIT, bounded, then disconnect. Never rejects. */
 export async function shut(client: { isReady?: boolean; isOpen: boolean; quit(): Promise<unknown>; disconnect(): Promise<unknown> }): Promise<void> {
   try {
-    if (client.isReady ?? client.isOpen) await client.quit();
+    if (client.isReady ?? client.isOpen) await withDeadline(client.quit(), QUIT_MS, 'QUIT');
     else if (client.isOpen) await client.disconnect();
   } catch {
     await client.disconnect().catch(() => undefined);

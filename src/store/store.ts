@@ -23,10 +23,12 @@ export interface Store {
   /** PTTL: the key's time to live in ms; -2 when it does not exist, -1 when it has no expiry. */
   pttl(key: string): Promise<number>;
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
-  /** PUBLISH on the connection commands use. */
+  /** Classic PUBLISH on the connection commands use: every node of a cluster forwards it. */
   publish(channel: string, message: string): Promise<unknown>;
-  /** Resolves once the server confirmed the subscription. */
+  /** A wake-up subscription (sharded in a cluster); resolves once the server confirmed it. */
   subscribe(channel: string, listener: Listener): Promise<void>;
+  /** A classic subscription, which hears what PUBLISH sent to any node; resolves once the server confirmed it. */
+  listen(channel: string, listener: Listener): Promise<void>;
   unsubscribe(channel: string, listener: Listener): Promise<void>;
   close(): Promise<void>;
   /**

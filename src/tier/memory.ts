@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { Envelope } from '../envelope';
 import type { Store } from '../store/store';
+import { deepFreeze, freezable } from './frozen';
 
 export interface MemorySettings {
   readonly maxEntries: number;
   readonly maxBytes: number;
+  /** 'frozen': one deep-frozen value shared by every hit (when it can be frozen); 'copy': each hit decodes its own. */
+  readonly values: 'frozen' | 'copy';
 }
-
-import { randomUUID } from 'node:crypto';
 
 /** How long to wait before subscribing again after a subscription attempt failed. */
 const RESUBSCRIBE_MS = 1_000;
@@ -14,29 +17,60 @@ const RESUBSCRIBE_MS = 1_000;
 export const ECHO_MS = 1_000;
 /** A subscription whose echo has not come back for this long is presumed dead: the tier stops answering. */
 export const DEAD_AFTER_MS = 3 * ECHO_MS;
+/**
+ * The tier answers only while this process's event loop has polled for I/O within STALL_MS: a loop
+ * blocked longer (a long synchronous task, a starved CPU) may have invalidations waiting unread in the
+ * subscriber's socket. A pulse every PULSE_MS marks each poll (a setImmediate runs right after one).
+ */
+export const STALL_MS = 50;
+const PULSE_MS = 10;
 /** Keys whose latest invalidation is remembered for the fill race; past this, all are forgotten at once. */
 const REMEMBERED_INVALIDATIONS = 10_000;
+/**
+ * What an entry costs beyond its stored bytes, counted against maxBytes: the key (two bytes a character),
+ * the entry and lru-cache's bookkeeping; a shared value also counts its decoded objects, about its
+ * stored size again (bench: memory phase).
+ */
+const ENTRY_OVERHEAD = 160;
+
+/** An entry: the envelope's times, and either the one shared (frozen) value or the bytes each hit decodes. */
+interface Held extends Envelope {
+  /** The stored bytes, when every hit decodes its own copy; undefined when `value` is shared. */
+  readonly bytes: Buffer | undefined;
+  /** What the entry counts against maxBytes. */
+  readonly size: number;
+  /** The shared value as a settled promise, made on the first hit: every later hit hands out this one. */
+  answer: Promise<unknown> | undefined;
+}
 
 /**
- * The memory tier (L1): stored envelopes, as the bytes Redis returned, kept in this process. Invariants:
+ * The memory tier (L1): stored envelopes kept in this process. Invariants:
  * - it answers only while the namespace's invalidation subscription is trusted: every ECHO_MS the tier
  *   publishes an echo on the channel and must hear it back. The first echo heard after subscribing (or
  *   after a loss) proves the subscription live from the moment it was sent; one missing for
- *   DEAD_AFTER_MS, or a dropped or restored subscriber connection, clears the tier, since invalidations
- *   sent meanwhile may be lost. Every write publishes its key there from the very script that writes
- *   (lease/scripts.ts), so a write never lands without its invalidation;
- * - the fill race: bytes read from Redis are kept only if the subscription was proven live before the
- *   read was sent and no invalidation of their key, and no loss, arrived since (`ticket`);
+ *   DEAD_AFTER_MS, a failed echo, a dropped or restored subscriber connection, or a command that could
+ *   not reach Redis, stops the trust, since invalidations sent meanwhile may be lost. Every write
+ *   publishes its key there from the very script that writes (lease/scripts.ts), so a write never lands
+ *   without its invalidation;
+ * - nor while the event loop has not polled for I/O for STALL_MS: invalidations may be waiting unread;
+ * - entries held when trust was lost are suspect: they answer only `lastKnown` (a caller whose Redis
+ *   cannot be reached, within grace, as a stale value), and are all dropped when trust comes back;
+ * - the fill race: a value read from Redis is kept only if the subscription was proven live before the
+ *   read was sent and no invalidation of its key, and no loss, arrived since (`ticket`);
  * - this process's own writes drop its entry at once, before they resolve;
- * - it keeps bytes, and every hit decodes its own copy: callers never share one object;
+ * - callers never share a mutable object: a value is shared only deep-frozen (frozen.ts), else each hit
+ *   decodes its own copy;
  * - it is bounded by entries and by bytes (lru-cache).
  */
 export class MemoryTier {
-  private readonly lru: LRUCache<string, Buffer>;
+  private readonly lru: LRUCache<string, Held>;
+  private readonly share: boolean;
   /** Bumped by every invalidation seen, every local write, every confirmation and every loss. */
   private seq = 0;
   /** Reads sent before this (the latest confirmation) may have missed an invalidation. */
   private validFrom = Infinity;
+  /** Entries are held from before the latest loss: they must go before trust comes back. */
+  private suspect = false;
   private readonly invalidatedAt = new Map<string, number>();
   /** Invalidations before this were forgotten: reads sent before it are refused. */
   private floor = 0;
@@ -48,19 +82,43 @@ export class MemoryTier {
   private echoCount = 0;
   private heardAt = 0;
   private timer: NodeJS.Timeout | undefined;
+  private pulse: NodeJS.Timeout | undefined;
+  /** When this process last polled for I/O, as far as the pulse saw. */
+  private polledAt = Date.now();
+  private readonly polled = (): void => {
+    this.polledAt = Date.now();
+  };
 
   constructor(
     settings: MemorySettings,
     private readonly store: Store,
     private readonly channel: string,
+    private readonly decode: (key: string, bytes: Buffer) => Envelope | undefined,
     private readonly onError: (error: unknown) => void,
   ) {
-    this.lru = new LRUCache<string, Buffer>({ max: settings.maxEntries, maxSize: settings.maxBytes, sizeCalculation: (bytes, key) => bytes.length + key.length * 2 + 64 });
+    this.share = settings.values === 'frozen';
+    this.lru = new LRUCache<string, Held>({ max: settings.maxEntries, maxSize: settings.maxBytes, sizeCalculation: (held) => held.size });
   }
 
-  /** The stored bytes of `key`, while the tier can be trusted. */
-  get(key: string): Buffer | undefined {
-    if (this.validFrom === Infinity) return undefined;
+  /** The entry of `key`, while the tier can be trusted (`now`: Date.now()). */
+  get(key: string, now: number): Envelope | undefined {
+    if (this.validFrom === Infinity || now - this.polledAt > STALL_MS) return undefined;
+    return this.lru.get(key);
+  }
+
+  /**
+   * What a caller gets from an entry: the shared frozen value (one promise for every hit: a hit then
+   * allocates nothing), or its own decoded copy; undefined if the copy cannot be decoded.
+   */
+  answer(envelope: Envelope): Promise<unknown> | undefined {
+    const held = envelope as Held;
+    if (held.bytes === undefined) return (held.answer ??= Promise.resolve(held.value));
+    const copy = this.decode('', held.bytes);
+    return copy === undefined ? undefined : Promise.resolve(copy.value);
+  }
+
+  /** The entry of `key` even when the tier is not trusted: only for a caller whose Redis cannot be reached. */
+  lastKnown(key: string): Envelope | undefined {
     return this.lru.get(key);
   }
 
@@ -70,11 +128,26 @@ export class MemoryTier {
     return this.seq;
   }
 
-  fill(key: string, bytes: Buffer, ticket: number): void {
-    if (ticket < this.validFrom || ticket < this.floor) return;
+  /**
+   * A value read from Redis for a caller of this tier. Returns what the caller gets: the value frozen
+   * when it can be (so a hit from memory and one from Redis behave alike), and keeps it if `ticket` allows.
+   */
+  fill(key: string, bytes: Buffer, envelope: Envelope, ticket: number): unknown {
+    const shared = this.share && freezable(envelope.value);
+    if (shared) deepFreeze(envelope.value);
+    if (ticket < this.validFrom || ticket < this.floor) return envelope.value;
     const invalidated = this.invalidatedAt.get(key);
-    if (invalidated !== undefined && invalidated > ticket) return;
-    this.lru.set(key, bytes);
+    if (invalidated !== undefined && invalidated > ticket) return envelope.value;
+    const size = (shared ? 2 : 1) * bytes.length + key.length * 2 + ENTRY_OVERHEAD;
+    const { writtenAt, expiresAt, delta } = envelope;
+    this.lru.set(key, { writtenAt, expiresAt, delta, value: shared ? envelope.value : undefined, bytes: shared ? undefined : bytes, size, answer: undefined });
+    return envelope.value;
+  }
+
+  /** A value read from Redis that will not be kept (stale, close to expiry): frozen all the same, for a caller of this tier. */
+  settle(value: unknown): unknown {
+    if (this.share && freezable(value)) deepFreeze(value);
+    return value;
   }
 
   /** A write of `key` was seen (published by a script, or made by this process). */
@@ -88,18 +161,23 @@ export class MemoryTier {
     this.invalidatedAt.set(key, this.seq);
   }
 
-  /** Invalidations may have been lost (the subscriber connection dropped or came back, an echo went missing). */
+  /**
+   * Invalidations may have been lost (the subscriber connection dropped or came back, an echo went
+   * missing, Redis could not be reached). `resubscribe`: the subscription itself is gone.
+   */
   lost(resubscribe: boolean): void {
     this.seq++;
     this.validFrom = Infinity;
+    this.suspect = this.lru.size > 0;
     this.echoes.clear();
-    this.lru.clear();
     if (resubscribe) this.subscribing = false;
   }
 
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.pulse);
     this.timer = undefined;
+    this.pulse = undefined;
     this.lru.clear();
     this.validFrom = Infinity;
   }
@@ -116,7 +194,11 @@ export class MemoryTier {
     if (sentAt === undefined) return;
     this.echoes.clear();
     this.heardAt = Date.now();
-    if (this.validFrom === Infinity) this.validFrom = sentAt;
+    if (this.validFrom !== Infinity) return;
+    // Trust comes back: what was held before the loss may have missed invalidations.
+    if (this.suspect) this.lru.clear();
+    this.suspect = false;
+    this.validFrom = sentAt;
   };
 
   /** Sends an echo; and if the last one heard is too old, stops trusting the subscription. */
@@ -124,16 +206,21 @@ export class MemoryTier {
     if (this.validFrom !== Infinity && Date.now() - this.heardAt > DEAD_AFTER_MS) this.lost(false);
     const n = ++this.echoCount;
     this.echoes.set(n, ++this.seq);
-    this.store.publish(this.channel, this.echoPrefix + n).catch(this.onError);
+    this.store.publish(this.channel, this.echoPrefix + n).catch((error: unknown) => {
+      this.lost(false);
+      this.onError(error);
+    });
   }
 
   private subscribe(): void {
     this.subscribing = true;
-    this.store.subscribe(this.channel, this.listener).then(
+    this.store.listen(this.channel, this.listener).then(
       () => {
         if (!this.timer) {
           this.timer = setInterval(() => this.echo(), ECHO_MS);
           this.timer.unref();
+          this.pulse = setInterval(() => setImmediate(this.polled), PULSE_MS);
+          this.pulse.unref();
         }
         this.heardAt = Date.now();
         this.echo();
