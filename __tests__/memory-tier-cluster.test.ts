@@ -170,3 +170,20 @@ test('readers in 2 processes, keys on every master, a master failing over under 
   const reader = clusterCache(namespace, { l1: true });
   await untilMemoryHit(reader, keys[0]);
 }, 120_000);
+
+test('a cache created while a master is dead (mid-failover) connects once the failover is done', async () => {
+  const victim = masterWithReplica();
+  cluster.nodes.find((node) => node.port === victim)!.process.kill('SIGKILL');
+  // node-redis would retry the dead master of the topology it first discovered for ever; the store starts
+  // the discovery over instead, and finds the promoted replica.
+  const late = clusterCache('l1-late', { l1: true });
+  const started = Date.now();
+  let wrote = false;
+  for (let i = 0; !wrote && Date.now() - started < 30_000; i++) {
+    wrote = await late.set(`k${i % 20}`, 'v').then(() => true, () => false);
+    if (!wrote) await sleep(100);
+  }
+  expect(wrote).toBe(true);
+  await cluster.waitUntilHealthy(30_000);
+  await untilMemoryHit(late, 'k0');
+}, 90_000);

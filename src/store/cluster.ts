@@ -76,7 +76,9 @@ export class ClusterStore implements Store {
       this.cluster = redis;
       this.owned = false;
     } else {
-      this.cluster = createCluster({ ...redis, defaults: { ...redis.defaults, disableOfflineQueue: true } }) as RedisCluster;
+      // minimizeConnections: node-redis then connects a node when a command needs it, not every master at
+      // discovery, where one dead master (mid-failover) would keep connect() pending for ever.
+      this.cluster = createCluster({ minimizeConnections: true, ...redis, defaults: { ...redis.defaults, disableOfflineQueue: true } }) as RedisCluster;
       this.owned = true;
       this.cluster.on('error', this.connectionError);
     }
@@ -220,7 +222,7 @@ export class ClusterStore implements Store {
           // node-redis v4 retries a dead master of the topology it discovered for ever, so connect()
           // never settles while one is down (mid-failover): start over, to discover the topology again.
           connecting.catch(() => undefined);
-          await cluster.disconnect().catch(() => undefined);
+          await withDeadline(cluster.disconnect(), this.options.timeoutMs, 'disconnecting').catch(() => undefined);
           throw error;
         }
         this.openedHere = true;
