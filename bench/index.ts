@@ -7,6 +7,7 @@ import { environment } from './lib/environment';
 import { startWorkers, stopWorkers } from './lib/fleet';
 import { benchRedis, redisVersion, standaloneTarget } from './lib/redis';
 import { sleep } from './lib/time';
+import { runCoherence, type CoherenceRow } from './phases/coherence';
 import { runExpiry, type ExpiryRow } from './phases/expiry';
 import { runHerd, type HerdRow } from './phases/herd';
 import { runHits, type HitsRow } from './phases/hits';
@@ -19,7 +20,7 @@ import { STRATEGIES, isHerdless, runsIn, strategy } from './strategies';
 
 /*
  * npm run bench [-- --quick]: starts its own Redis, Redis Cluster (for the herd's cluster row) and worker
- * processes, runs the herd, expiry, hit, miss and memory phases, and writes <run>.json, <run>.md and the
+ * processes, runs the herd, expiry, hit, coherence, miss and memory phases, and writes <run>.json, <run>.md and the
  * charts (<run>.svg, <run>.expiry.svg) under bench/results/ (bench/render.ts remakes all but the JSON from
  * it). Everything it starts is stopped on exit, error or interrupt (lib/cleanup.ts).
  */
@@ -43,33 +44,41 @@ async function main(): Promise<void> {
   let herd: HerdRow[] = [];
   let expiry: ExpiryRow[] = [];
   let hits: HitsRow[] = [];
+  let coherence: CoherenceRow[] = [];
   let miss: MissRow[] = [];
   let memory: MemoryRow | undefined;
   // Starting a worker (compiling TypeScript on the fly) is the slowest part of a quick run, so the herd's
-  // workers serve every phase; --expose-gc lets the memory phase collect before it measures.
+  // workers serve every phase (the coherence phase's readers and writer too: as many more as it needs);
+  // --expose-gc lets the memory phase collect before it measures.
   // The cluster (about 7 s to form) starts while the workers compile, before anything is measured.
+  const fleetSize = Math.max(args.phases.has('herd') || args.phases.has('expiry') ? args.processes : 1, args.phases.has('coherence') ? args.coherenceReaders + 1 : 1);
   const [workers, cluster] = await Promise.all([
-    startWorkers(args.phases.has('herd') || args.phases.has('expiry') ? args.processes : 1, ['--expose-gc']),
+    startWorkers(fleetSize, ['--expose-gc']),
     needsCluster ? benchCluster() : Promise.resolve(undefined),
   ]);
   if (cluster) log(`Redis Cluster on ${cluster.rootNodes!.map((n) => n.url.replace('redis://', '')).join(', ')}`);
   const [first] = workers;
+  const processes = workers.slice(0, args.processes);
   if (args.phases.has('herd')) {
-    herd = await runHerd(workers, inPhase('herd'), { redis: standaloneTarget(redis.url, admin), cluster, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
+    herd = await runHerd(processes, inPhase('herd'), { redis: standaloneTarget(redis.url, admin), cluster, deltasMs: args.deltasMs, callers: args.callers, ttlMs: 60_000, callTimeoutMs: 30_000, repeats: args.repeats }, log);
   }
   if (args.phases.has('expiry')) {
     const options = { url: redis.url, lanes: args.expiryLanes, ttlMs: args.expiryTtlMs, fnMs: args.expiryFnMs, runMs: args.expiryRunMs, graceMs: args.expiryGraceMs, callTimeoutMs: 10_000 };
-    expiry = await runExpiry(admin, workers, inPhase('expiry'), options, log);
+    expiry = await runExpiry(admin, processes, inPhase('expiry'), options, log);
   }
   if (args.phases.has('hits')) {
-    for (const concurrency of args.hitConcurrency) {
-      hits.push(...(await runHits(admin, first, redis.url, inPhase('hits'), { concurrency, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
+    for (const { callers, keys } of args.hitScenarios) {
+      hits.push(...(await runHits(admin, first, redis.url, inPhase('hits'), { callers, keys, roundMs: args.hitRoundMs, rounds: args.hitRounds, warmupMs: args.hitRoundMs }, log)));
     }
+  }
+  if (args.phases.has('coherence')) {
+    const options = { url: redis.url, readers: args.coherenceReaders, lanes: 8, keys: args.coherenceKeys, phaseMs: args.coherencePhaseMs, writeEveryMs: args.coherenceWriteMs, staleAfterMs: 100 };
+    coherence = await runCoherence(admin, workers, inPhase('coherence'), options, log);
   }
   if (args.phases.has('miss')) miss = await runMiss(admin, first, redis.url, inPhase('miss'), { samples: args.missSamples, probes: 5 }, log);
   if (args.phases.has('memory')) {
     await admin.flushAll();
-    memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, log);
+    memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, { url: redis.url, maxEntries: 10_000, churn: args.l1Churn, batch: 10_000 }, log);
   }
   await stopWorkers(workers);
 
@@ -84,6 +93,7 @@ async function main(): Promise<void> {
     herd,
     expiry,
     hits,
+    coherence,
     miss,
     memory,
   };
@@ -100,6 +110,12 @@ async function main(): Promise<void> {
   const failing = expiry.filter((r) => isHerdless(r.strategy) && (r.error !== undefined || r.failed > 0));
   if (failing.length) {
     console.error(`herdless failed in the expiry phase: ${failing.map((r) => `${r.strategy}: ${r.error ?? `${r.failed} failed calls`}`).join('; ')}`);
+    process.exitCode = 1;
+  }
+  // The same in the coherence phase; its stale reads are judged in the targets table, not here.
+  const incoherent = coherence.filter((r) => isHerdless(r.strategy) && (r.error !== undefined || r.failedReads > 0 || r.unreadable > 0));
+  if (incoherent.length) {
+    console.error(`herdless failed in the coherence phase: ${incoherent.map((r) => `${r.strategy}: ${r.error ?? `${r.failedReads} failed reads, ${r.unreadable} unreadable`}`).join('; ')}`);
     process.exitCode = 1;
   }
 }

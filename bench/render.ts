@@ -11,6 +11,12 @@ import type { Results } from './report/results';
 export function render(jsonFile: string): { svg: string | undefined; expirySvg: string | undefined; md: string; table: string } {
   const results = JSON.parse(readFileSync(jsonFile, 'utf8')) as Results;
   results.expiry ??= []; // runs made before the expiry phase existed
+  results.coherence ??= []; // ... and before the coherence phase
+  // Hits rows made before the scenarios had keys: each caller had its own key.
+  for (const r of results.hits) {
+    r.callers ??= r.concurrency;
+    r.keys ??= r.concurrency;
+  }
   const base = jsonFile.replace(/\.json$/, '');
   let svg: string | undefined;
   let expirySvg: string | undefined;

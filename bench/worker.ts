@@ -1,10 +1,11 @@
 import { sleep } from './lib/time';
 import { strategy } from './strategies';
 import type { CacheUnderTest, OpenOptions } from './strategies/strategy';
+import { coherenceJudge, coherenceRead, coherenceSeed, coherenceWrite, type CoherenceJudgeRequest, type CoherenceKeys, type CoherenceReadRequest, type CoherenceWriteRequest } from './worker/coherence';
 import { expiry, type ExpiryRequest } from './worker/expiry';
 import { herd, type HerdRequest } from './worker/herd';
 import { hits, type HitsRequest } from './worker/hits';
-import { memory, type MemoryRequest } from './worker/memory';
+import { memory, memoryL1, type MemoryL1Request, type MemoryRequest } from './worker/memory';
 import { cacheMiss, miss, minimumMiss, type MissRequest } from './worker/miss';
 
 /*
@@ -39,6 +40,10 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
   herd: (message) => herd(opened(), message as unknown as HerdRequest),
   expiry: (message) => expiry(opened(), message as unknown as ExpiryRequest),
   hits: (message) => hits(opened(), message as unknown as HitsRequest),
+  'coherence-seed': (message) => coherenceSeed(opened(), message as unknown as CoherenceKeys),
+  'coherence-read': (message) => coherenceRead(opened(), message as unknown as CoherenceReadRequest),
+  'coherence-write': (message) => coherenceWrite(opened(), message as unknown as CoherenceWriteRequest),
+  'coherence-judge': async (message) => coherenceJudge(message as unknown as CoherenceJudgeRequest),
   async miss(message) {
     const minimum = await minimumMiss((message as unknown as MissRequest).url);
     try {
@@ -48,6 +53,7 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
     }
   },
   memory: (message) => memory(message as unknown as MemoryRequest),
+  'memory-l1': (message) => memoryL1(message as unknown as MemoryL1Request),
   async close() {
     await cache?.close();
     cache = undefined;

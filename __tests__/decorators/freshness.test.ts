@@ -86,3 +86,36 @@ test('bad freshness values are refused where they are written, naming the option
   }
   expect(() => cached(fn, { name: 'f', forceFresh: true } as never)).toThrow(/unknown option 'forceFresh'/);
 });
+
+test('@Cached({ l1: false }) and cached(fn, { l1: false }): those calls bypass the memory tier of an l1 cache', async () => {
+  const cache = redis.cache({ l1: true });
+  setDefaultCache(cache);
+  const tiers: string[] = [];
+  cache.on('hit', (_key, tier) => tiers.push(tier));
+
+  class Profiles {
+    @Cached()
+    async warm(id: string): Promise<string> {
+      return `warm ${id}`;
+    }
+
+    @Cached({ l1: false })
+    async cold(id: string): Promise<string> {
+      return `cold ${id}`;
+    }
+  }
+  const profiles = new Profiles();
+  const plain = cached(async (id: string) => `plain ${id}`, { cache, name: 'plain', l1: false });
+  const read = async (call: () => Promise<string>) => {
+    tiers.length = 0;
+    for (let i = 0; i < 20; i++) {
+      await call();
+      await sleep(10);
+    }
+    return new Set(tiers);
+  };
+  // The tier answers once its subscription is proven live (its first echo): within a few reads.
+  expect(await read(() => profiles.warm('a'))).toContain('memory');
+  expect(await read(() => profiles.cold('a'))).toEqual(new Set(['redis']));
+  expect(await read(() => plain('a'))).toEqual(new Set(['redis']));
+});

@@ -1,3 +1,5 @@
+import { HIT_SCENARIOS } from '../phases/hits';
+
 /** Command-line settings of a run; --quick picks small numbers for CI, flags override either preset. */
 export interface BenchArgs {
   quick: boolean;
@@ -15,19 +17,27 @@ export interface BenchArgs {
   expiryGraceMs: number;
   hitRoundMs: number;
   hitRounds: number;
-  hitConcurrency: number[];
+  /** Hits phase: the scenarios (callers, keys), see phases/hits.ts. */
+  hitScenarios: { callers: number; keys: number }[];
+  /** Coherence phase: reader processes (a writer process joins them), keys, sub-phase length, one write every N ms. */
+  coherenceReaders: number;
+  coherenceKeys: number;
+  coherencePhaseMs: number;
+  coherenceWriteMs: number;
   missSamples: number;
   inflight: number;
   churn: number;
+  /** Memory phase: distinct keys passed through a memory tier bounded at 10,000 entries. */
+  l1Churn: number;
   out: string;
 }
 
-export const PHASES = ['herd', 'expiry', 'hits', 'miss', 'memory'];
+export const PHASES = ['herd', 'expiry', 'hits', 'coherence', 'miss', 'memory'];
 
 export const USAGE = `npm run bench [-- options]
 
-  --quick                 small numbers, about a minute (CI smoke test)
-  --only herd,hits,...    phases to run (herd, expiry, hits, miss, memory); default all
+  --quick                 small numbers, about two minutes (CI smoke test)
+  --only herd,hits,...    phases to run (herd, expiry, hits, coherence, miss, memory); default all
   --strategies a,b        strategies to run; default all
   --processes N           herd and expiry worker processes (default 6, quick 3)
   --callers N             concurrent callers per process (default 50, quick 20)
@@ -40,8 +50,15 @@ export const USAGE = `npm run bench [-- options]
   --expiry-grace-ms N     expiry: grace of the caches that serve stale while refreshing (default 10000)
   --hit-round-ms N        ms per side per round of the hit benchmark
   --hit-rounds N          alternating rounds of the hit benchmark
+  --coherence-readers N   coherence: reader processes, plus one writer (default 4, quick 2)
+  --coherence-keys N      coherence: keys read and written (default 50)
+  --coherence-phase-ms N  coherence: length of the steady and after sub-phases; bus killed is 1.5x
+                          (default 3000, quick 1500)
+  --coherence-write-ms N  coherence: one write every N ms, key after key (default 20)
   --inflight N            keys in flight for the memory phase (default 10000)
   --churn N               distinct keys that come and go (default 100000)
+  --l1-churn N            memory: distinct keys through a memory tier of 10,000 entries
+                          (default 1000000, quick 100000)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -58,7 +75,29 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     if (!arg.startsWith('--') || i + 1 >= argv.length) throw new Error(`unexpected argument '${arg}'\n\n${USAGE}`);
     flags.set(arg.slice(2), argv[++i]);
   }
-  const known = ['only', 'strategies', 'processes', 'callers', 'deltas', 'repeats', 'expiry-lanes', 'expiry-ttl-ms', 'expiry-fn-ms', 'expiry-run-ms', 'expiry-grace-ms', 'hit-round-ms', 'hit-rounds', 'inflight', 'churn', 'out'];
+  const known = [
+    'only',
+    'strategies',
+    'processes',
+    'callers',
+    'deltas',
+    'repeats',
+    'expiry-lanes',
+    'expiry-ttl-ms',
+    'expiry-fn-ms',
+    'expiry-run-ms',
+    'expiry-grace-ms',
+    'hit-round-ms',
+    'hit-rounds',
+    'coherence-readers',
+    'coherence-keys',
+    'coherence-phase-ms',
+    'coherence-write-ms',
+    'inflight',
+    'churn',
+    'l1-churn',
+    'out',
+  ];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
   const int = (name: string, fallback: number) => {
     const text = flags.get(name);
@@ -87,10 +126,15 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     expiryGraceMs: int('expiry-grace-ms', 10_000),
     hitRoundMs: int('hit-round-ms', quick ? 60 : 300),
     hitRounds: int('hit-rounds', quick ? 4 : 8),
-    hitConcurrency: [1, 32],
+    hitScenarios: HIT_SCENARIOS.map((s) => ({ ...s })),
+    coherenceReaders: int('coherence-readers', quick ? 2 : 4),
+    coherenceKeys: int('coherence-keys', 50),
+    coherencePhaseMs: int('coherence-phase-ms', quick ? 1500 : 3000),
+    coherenceWriteMs: int('coherence-write-ms', 20),
     missSamples: quick ? 100 : 1000,
     inflight: int('inflight', quick ? 1000 : 10_000),
     churn: int('churn', quick ? 10_000 : 100_000),
+    l1Churn: int('l1-churn', quick ? 100_000 : 1_000_000),
     out: flags.get('out') ?? defaultOut,
   };
 }

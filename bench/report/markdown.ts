@@ -1,4 +1,5 @@
-import { kb } from '../phases/memory';
+import { scenarioName } from '../phases/hits';
+import { kb, mb } from '../phases/memory';
 import type { Results } from './results';
 
 const yes = (met: boolean | undefined) => (met === undefined ? 'not run' : met ? 'met' : '**missed**');
@@ -69,13 +70,54 @@ export function markdown(results: Results, chartFile: string | undefined, expiry
     );
   }
   if (results.hits.length) {
+    const shares = results.hits.some((r) => r.memoryHitShare !== undefined);
     lines.push('## Hits against raw GET of the same key on the same connection', '');
-    lines.push('| strategy | callers | hits/s | raw GET/s | ratio (worst round) | hit p50 / p99 us | GET p50 / p99 us |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| scenario | strategy | callers | keys | hits/s | raw GET/s | ratio (worst round) | hit p50 / p99 us | GET p50 / p99 us |${shares ? ' from memory |' : ''}`);
+    lines.push(`| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${shares ? ' ---: |' : ''}`);
     for (const r of results.hits) {
-      lines.push(`| ${r.strategy} | ${r.concurrency} | ${r.cacheOpsPerSec} | ${r.rawOpsPerSec} | ${r.ratio}x (${r.minRatio}x) | ${r.cacheP50Us} / ${r.cacheP99Us} | ${r.rawP50Us} / ${r.rawP99Us} |`);
+      const share = shares ? ` ${r.memoryHitShare === undefined ? '-' : `${Math.round(r.memoryHitShare * 1000) / 10}%`} |` : '';
+      lines.push(`| ${scenarioName(r)} | ${r.strategy} | ${r.callers} | ${r.keys} | ${r.cacheOpsPerSec} | ${r.rawOpsPerSec} | ${r.ratio}x (${r.minRatio}x) | ${r.cacheP50Us} / ${r.cacheP99Us} | ${r.rawP50Us} / ${r.rawP99Us} |${share}`);
     }
-    lines.push('', 'Each caller loops on its own key (one key for 1 caller), so no in-process coalescing helps; raw and cache rounds alternate and the ratio is the median of the per-round ratios. With 1 caller a hit is bound by the round trip (a request handler reading the cache); with 32 callers the process is CPU-bound and the ratio is what decoding and bookkeeping cost next to a pipelined GET that decodes nothing.', '');
+    lines.push(
+      '',
+      'Raw and cache rounds alternate on the same connection and the ratio is the median of the per-round ratios. With 1 caller a hit is bound by the round trip (a request handler reading the cache); with 32 callers, each on its own key so no in-process coalescing helps, the process is CPU-bound and the ratio is what decoding and bookkeeping cost next to a pipelined GET that decodes nothing. ' +
+        'The hot key (100 callers on one key) and the spread (1,000 keys over 100 callers, caller i cycling over keys i, i + 100, i + 200, ...; all 1,000 filled first) are what a memory tier is for: its hits never leave the process. ' +
+        (shares ? 'From memory: of the hits of one pass over every caller\'s keys after the rounds, the share the cache reports as served from memory (herdless\'s hit event, bentocache\'s cache:hit layer); - where the cache does not report it.' : ''),
+      '',
+    );
+  }
+  const coherence = results.coherence ?? [];
+  if (coherence.length) {
+    const c = coherence.find((r) => !r.error) ?? coherence[0];
+    lines.push(`## Coherence: ${c.readers} reader processes x ${c.lanes} lanes on ${c.keys} keys while one process writes them (one write every ${c.writeEveryMs} ms)`, '');
+    lines.push('| strategy | reads/s steady / bus killed / after | read p99 ms | stale reads steady / bus killed / after | worst staleness ms | stale p99 ms | from memory | writes | subscribers killed | failed reads |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of coherence) {
+      if (r.error) {
+        lines.push(`| ${r.strategy} | could not run: ${pipes(r.error)} | - | - | - | - | - | - | - | - |`);
+        continue;
+      }
+      const each = <T>(f: (p: (typeof r.subPhases)[number]) => T) => r.subPhases.map(f).join(' / ');
+      const share = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 1000) / 10}%`);
+      const p99 = Math.max(...r.subPhases.map((p) => p.readP99Ms ?? 0));
+      const staleP99 = r.subPhases.map((p) => p.staleP99Ms).filter((v): v is number => v !== undefined);
+      lines.push(
+        `| ${r.strategy} | ${each((p) => p.readsPerSec)} | ${p99} | ${each((p) => p.stale)} | ${num(r.maxStaleMs)} | ${staleP99.length ? Math.max(...staleP99) : '-'} | ${each((p) => share(p.memoryHitShare))} | ${r.writes}${r.failedWrites ? ` (${r.failedWrites} failed)` : ''} | ${r.kills.map((k) => k.killed).join(' + ')} | ${r.failedReads}${r.errors.length ? ` (${pipes(r.errors[0])})` : ''} |`,
+      );
+    }
+    const [steady, killed, after] = c.subPhases;
+    const at = c.kills.map((k) => `${(k.atMs / 1000).toFixed(2)} s`).join(' and ');
+    lines.push(
+      '',
+      `Every reader process calls getOrSet on the keys back to back (${c.lanes} lanes each; a read starts when its lane queues it, and the lane yields to I/O, a full turn of the event loop, before it calls, as a server reads its sockets between requests); on a miss the function reads the key's current version from a plain Redis key. ` +
+        `The writer writes that key, then the cache through its own set (herdless \`cache.set\`, bentocache \`bento.set\`, cache-manager \`cache.set\`), key after key. Every read logs when it started and ended and the version it returned, every write when it completed, on one clock. ` +
+        `A read is **stale** if it started more than ${c.staleAfterMs} ms after a write of its key newer than what it returned had completed; its staleness is how long before its start the first newer write completed (the JSON also has staleAtCall, the same judgement from the call, and examples of each). Read p99: the getOrSet call. ` +
+        (steady && killed && after
+          ? `Sub-phases by read start: steady ${steady.fromMs / 1000}-${steady.toMs / 1000} s (the bus intact), bus killed ${killed.fromMs / 1000}-${killed.toMs / 1000} s (\`CLIENT KILL TYPE pubsub\` at ${at}: every subscriber connection, the invalidation bus's included, is closed and reconnects), after ${after.fromMs / 1000}-${after.toMs / 1000} s. `
+          : '') +
+        'From memory: the share of hits served from memory, where the cache reports it. cache-manager has no cross-process invalidation: its memory store keeps what it read until the entry\'s ttl (10 minutes here), so its readers see another process\'s writes only on a miss.',
+      '',
+    );
   }
   if (results.miss.length) {
     lines.push("## A leader's miss (factory of 0 ms)", '');
@@ -94,7 +136,27 @@ export function markdown(results: Results, chartFile: string | undefined, expiry
     lines.push(`| heap per in-flight key, waiter (${m.waitersSeen} of ${m.inflight} waiting) | ${Math.round(m.waiterPerKey)} B |`);
     lines.push(`| heap left after ${m.inflight} in-flight keys settled | ${kb(m.afterInflight)} |`);
     lines.push(`| heap left after ${m.churn} distinct keys came and went | ${kb(m.afterChurn)} |`);
-    lines.push('', `Per-key figures exclude the caller's own pending promise (${Math.round(m.controlPerKey)} B, measured alone).`, '');
+    const l1 = m.l1;
+    if (l1) {
+      const last = Math.min(l1.maxEntries, l1.churn);
+      lines.push(`| memory tier: heap per entry, ${l1.valueBytes} B value (${l1.maxEntries} entries) | ${Math.round(l1.heapPerEntry)} B |`);
+      lines.push(`| memory tier: off-heap buffers per entry | ${Math.round(l1.buffersPerEntry)} B |`);
+      lines.push(`| memory tier: heap (+ buffers) with ${l1.maxEntries} entries | ${mb(l1.heapWithEntries)} (+ ${mb(l1.buffersWithEntries)}) |`);
+      lines.push(`| memory tier: heap (+ buffers) after ${l1.churn.toLocaleString('en-US')} distinct keys, bound ${l1.maxEntries} entries / ${l1.maxBytes} | ${mb(l1.heapAfterChurn)} (+ ${mb(l1.buffersAfterChurn)}) |`);
+      lines.push(`| memory tier: entries held after the fill / after the churn | ${num(l1.heldAfterFill)} / ${num(l1.heldAfterChurn)} |`);
+      lines.push(`| memory tier: of the last ${last} keys read again, answered from memory | ${l1.memoryHitsAfterChurn} |`);
+      lines.push(`| memory tier: time for the ${l1.churn.toLocaleString('en-US')} keys (seeded in Redis, read, dropped from Redis) | ${(l1.churnMs / 1000).toFixed(1)} s |`);
+    }
+    lines.push('', `Per-key figures exclude the caller's own pending promise (${Math.round(m.controlPerKey)} B, measured alone).`);
+    if (l1) {
+      lines.push(
+        '',
+        `Memory tier: \`createCache({ l1: { maxEntries: ${l1.maxEntries}, maxBytes: '${l1.maxBytes}' } })\`. A key enters the tier when a read finds it fresh in Redis, so each key is first SET in Redis (the envelope of one ~1 KB value), then read with getOrSet, then dropped from Redis. ` +
+          `Per entry: ${l1.maxEntries} such keys filled, heap after GC against before (heapUsed; buffers: arrayBuffers, where Buffers live). Then ${l1.churn.toLocaleString('en-US')} more distinct keys pass through the same tier: the heap after them, against the heap with ${l1.maxEntries} entries, shows whether the bound holds. ` +
+          `Entries held: the tier's size; answered from memory: 'hit' events with tier 'memory' when the last ${Math.min(l1.maxEntries, l1.churn)} keys of the churn are read again (${l1.factoryRuns} factory runs while filling).`,
+      );
+    }
+    lines.push('');
   }
   lines.push('## Targets', '', '| target | measured | status |', '| --- | --- | --- |');
   for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${yes(t.met)} |`);

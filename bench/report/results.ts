@@ -1,4 +1,5 @@
 import type { Environment } from '../lib/environment';
+import type { CoherenceRow } from '../phases/coherence';
 import type { ExpiryRow } from '../phases/expiry';
 import type { HerdRow } from '../phases/herd';
 import type { HitsRow } from '../phases/hits';
@@ -18,6 +19,8 @@ export interface Results {
   /** Absent from runs made before the expiry phase existed. */
   expiry: ExpiryRow[];
   hits: HitsRow[];
+  /** Absent from runs made before the coherence phase existed. */
+  coherence: CoherenceRow[];
   miss: MissRow[];
   memory: MemoryRow | undefined;
   targets: Target[];

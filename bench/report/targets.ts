@@ -1,5 +1,6 @@
 import { isHerdless } from '../strategies';
 import type { HerdRow } from '../phases/herd';
+import { scenarioName, type HitsRow } from '../phases/hits';
 import { round } from '../lib/stats';
 import type { Results, Target } from './results';
 
@@ -8,10 +9,20 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
   // Herd targets hold on Redis Cluster too: its rows are judged with the standalone ones.
   const herd = results.herd.filter((r) => isHerdless(r.strategy));
   const at = (r: HerdRow) => (r.strategy === 'herdless' ? `${r.deltaMs} ms` : `${r.strategy.replace('herdless-', '')}, ${r.deltaMs} ms`);
-  const hits = results.hits.filter((r) => r.strategy === 'herdless');
-  const naiveHits = (concurrency: number) => results.hits.find((r) => r.strategy === 'naive' && r.concurrency === concurrency);
-  const callers = (n: number) => `${n} caller${n > 1 ? 's' : ''}`;
-  const versusNaive = hits.map((r) => ({ r, naive: naiveHits(r.concurrency) })).filter((x) => x.naive);
+  // herdless's own hit targets are judged on the scenarios they were set for: each caller on its own key
+  // (1 caller, 32 callers). The hot key and the spread are the memory tier's, judged for herdless-l1 below.
+  const hits = results.hits.filter((r) => r.strategy === 'herdless' && r.keys === r.callers);
+  const sameScenario = (a: HitsRow, b: HitsRow) => a.callers === b.callers && a.keys === b.keys;
+  const naiveHits = (r: HitsRow) => results.hits.find((n) => n.strategy === 'naive' && sameScenario(n, r));
+  const callers = (r: HitsRow) => scenarioName(r);
+  const versusNaive = hits.map((r) => ({ r, naive: naiveHits(r) })).filter((x) => x.naive);
+  // The memory tier's scenarios, and how herdless-l1 compares with the tiered peers there.
+  const l1Row = (strategy: string, keys: number) => results.hits.find((r) => r.strategy === strategy && r.callers === 100 && r.keys === keys);
+  const hot = l1Row('herdless-l1', 1);
+  const spread = l1Row('herdless-l1', 1000);
+  const peers = ['bentocache-l1', 'cache-manager-l1'];
+  const versusPeers = [hot, spread].flatMap((r) => (r ? peers.map((p) => ({ r, peer: l1Row(p, r.keys) })).filter((x) => x.peer) : []));
+  const coherence = (results.coherence ?? []).find((r) => r.strategy === 'herdless-l1');
   const expiry = (results.expiry ?? []).filter((r) => (r.strategy === 'herdless' || r.strategy === 'herdless-early') && !r.error);
   const steady = (results.expiry ?? []).find((r) => r.strategy === 'herdless-steady' && !r.error);
   const windows = (r: { runMs: number; ttlMs: number }) => Math.ceil(r.runMs / r.ttlMs);
@@ -30,13 +41,37 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
     },
     {
       target: 'hit throughput >= 0.9x naive GET + decode of the same bytes, same run',
-      measured: versusNaive.map(({ r, naive }) => `${round(r.ratio / naive!.ratio, 3)}x (${r.ratio}x vs ${naive!.ratio}x raw GET, ${callers(r.concurrency)})`).join('; ') || 'not run',
+      measured: versusNaive.map(({ r, naive }) => `${round(r.ratio / naive!.ratio, 3)}x (${r.ratio}x vs ${naive!.ratio}x raw GET, ${callers(r)})`).join('; ') || 'not run',
       met: versusNaive.length ? versusNaive.every(({ r, naive }) => r.ratio >= 0.9 * naive!.ratio) : undefined,
     },
     {
       target: 'hit p99 <= 2x raw GET p99',
-      measured: hits.map((r) => `${r.cacheP99Us} vs ${r.rawP99Us} us (${callers(r.concurrency)})`).join('; ') || 'not run',
+      measured: hits.map((r) => `${r.cacheP99Us} vs ${r.rawP99Us} us (${callers(r)})`).join('; ') || 'not run',
       met: hits.length ? hits.every((r) => r.cacheP99Us <= 2 * r.rawP99Us) : undefined,
+    },
+    {
+      target: 'herdless-l1: hot key (1 key, 100 callers) >= 20x raw GET',
+      measured: hot ? `${hot.ratio}x (${hot.cacheOpsPerSec} vs ${hot.rawOpsPerSec} ops/s)` : 'not run',
+      met: hot ? hot.ratio >= 20 : undefined,
+    },
+    {
+      target: 'herdless-l1: 1,000 keys over 100 callers >= 10x raw GET',
+      measured: spread ? `${spread.ratio}x (${spread.cacheOpsPerSec} vs ${spread.rawOpsPerSec} ops/s)` : 'not run',
+      met: spread ? spread.ratio >= 10 : undefined,
+    },
+    {
+      target: 'herdless-l1 ahead of bentocache-l1 and cache-manager-l1 on both (ratio to raw GET)',
+      measured: versusPeers.map(({ r, peer }) => `${r.ratio}x vs ${peer!.ratio}x ${peer!.strategy} (${callers(r)})`).join('; ') || 'not run',
+      met: versusPeers.length ? versusPeers.every(({ r, peer }) => r.ratio > peer!.ratio) : undefined,
+    },
+    {
+      target: 'coherence: herdless-l1 0 stale reads in every sub-phase (steady, bus killed, after)',
+      measured: coherence
+        ? coherence.error
+          ? `could not run: ${coherence.error}`
+          : `${coherence.subPhases.map((p) => `${p.stale} of ${p.reads} (${p.name})`).join(', ')}${coherence.failedReads ? `; ${coherence.failedReads} failed reads` : ''}`
+        : 'not run',
+      met: coherence ? !coherence.error && coherence.subPhases.length > 0 && coherence.subPhases.every((p) => p.stale === 0) : undefined,
     },
     {
       target: 'expiry: about one factory run per ttl window for the whole fleet (at most 1.5 per window)',

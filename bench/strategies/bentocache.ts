@@ -1,5 +1,6 @@
 import { BentoCache, bentostore } from 'bentocache';
-import { redisDriver } from 'bentocache/drivers/redis';
+import { memoryDriver } from 'bentocache/drivers/memory';
+import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import { Redis } from 'ioredis';
 import type { Strategy } from './strategy';
 
@@ -28,6 +29,50 @@ export const bentocache: Strategy = {
     return {
       getOrSet: (key, factory) => bento.getOrSet({ key, factory }),
       rawGet: (key) => redis.get(`${namespace}:${key}`),
+      async close() {
+        await bento.disconnectAll();
+        redis.disconnect();
+      },
+    };
+  },
+};
+
+/**
+ * bentocache's tiered setup, as its docs show for a multi-instance app: a memory L1 in front of the Redis
+ * L2, and a Redis bus that tells the other processes' L1s about every write (their entries of the key are
+ * logically expired and re-read from Redis). The L1 is bounded like herdless-l1's defaults (10,000
+ * entries, 64 MB; it serializes its entries, its default). The hits and coherence phases only.
+ */
+export const bentocacheL1: Strategy = {
+  name: 'bentocache-l1',
+  setup:
+    "BentoCache + bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, maxSize: '64mb' })).useL2Layer(redisDriver({ connection: ioredis })).useBus(redisBusDriver({ connection: ioredis })); defaults otherwise",
+  packages: ['bentocache', 'ioredis'],
+  phases: ['hits', 'coherence'],
+  async open({ url, namespace, ttlMs }) {
+    const redis = new Redis(url);
+    await new Promise<void>((resolve, reject) => redis.once('ready', resolve).once('error', reject));
+    const bento = new BentoCache({
+      default: 'tiered',
+      prefix: namespace,
+      ttl: ttlMs,
+      stores: {
+        tiered: bentostore()
+          .useL1Layer(memoryDriver({ maxItems: 10_000, maxSize: '64mb' }))
+          .useL2Layer(redisDriver({ connection: redis }))
+          // The bus duplicates the connection for its publisher and its subscriber.
+          .useBus(redisBusDriver({ connection: redis })),
+      },
+    });
+    return {
+      getOrSet: (key, factory) => bento.getOrSet({ key, factory }),
+      rawGet: (key) => redis.get(`${namespace}:${key}`),
+      set: (key, value) => bento.set({ key, value }).then(() => undefined),
+      watchHits(listener) {
+        const onHit = ({ layer }: { layer: 'l1' | 'l2' }) => listener(layer === 'l1' ? 'memory' : 'redis');
+        bento.on('cache:hit', onHit);
+        return () => bento.off('cache:hit', onHit);
+      },
       async close() {
         await bento.disconnectAll();
         redis.disconnect();

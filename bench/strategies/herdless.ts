@@ -12,6 +12,8 @@ export const herdless: Strategy = {
   setup: 'createCache({ redis: client, namespace, ttl }); defaults otherwise (JSON text or V8 codec, lease 10s, wait 30s)',
   freshSetup: 'createCache({ redis: client, namespace, ttl, grace }); earlyRefresh, softTimeout and the rest at their defaults',
   packages: ['redis'],
+  // Every phase, the coherence phase included (no memory tier: every read is a Redis GET, the baseline).
+  phases: ['herd', 'expiry', 'hits', 'coherence', 'miss'],
   open: ({ url, namespace, ttlMs, freshness }) => openHerdless(url, namespace, { ttl: ttlMs, ...(freshness && { grace: freshness.graceMs }) }),
 };
 
@@ -41,13 +43,25 @@ export const herdlessSteady: Strategy = {
   open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs }),
 };
 
-/** herdless with its memory tier (hits phase): a hit is a memory read once the tier's subscription is proven live. */
+/**
+ * herdless with its memory tier (the hits and coherence phases): a hit is a memory read once the tier's
+ * subscription is proven live; every write anywhere drops the key from every process's tier.
+ */
 export const herdlessL1: Strategy = {
   name: 'herdless-l1',
   setup: 'createCache({ redis: client, namespace, ttl, l1: true }); the memory tier at its defaults (10,000 entries, 64 MB)',
   packages: ['redis', 'lru-cache'],
-  phases: ['hits'],
+  phases: ['hits', 'coherence'],
   open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs, l1: true }),
+};
+
+/** The memory tier with a copy decoded for every hit instead of one shared frozen value: what sharing saves. */
+export const herdlessL1Copy: Strategy = {
+  name: 'herdless-l1-copy',
+  setup: "createCache({ redis: client, namespace, ttl, l1: { values: 'copy' } }): every memory hit decodes its own mutable copy",
+  packages: ['redis', 'lru-cache'],
+  phases: ['hits'],
+  open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs, l1: { values: 'copy' } }),
 };
 
 async function openHerdless(url: string, namespace: string, options: Pick<CacheOptions, 'ttl' | 'grace' | 'l1'>): Promise<CacheUnderTest> {
@@ -64,6 +78,12 @@ async function openHerdless(url: string, namespace: string, options: Pick<CacheO
   return {
     getOrSet: (key, factory) => cache.getOrSet(key, factory),
     rawGet: (key) => client.get(keys.value(key)),
+    set: (key, value) => cache.set(key, value),
+    watchHits(listener) {
+      const onHit = (_key: string, tier: 'memory' | 'redis') => listener(tier);
+      cache.on('hit', onHit);
+      return () => cache.off('hit', onHit);
+    },
     async close() {
       await cache.close();
       await client.quit();

@@ -4,6 +4,18 @@ export interface CacheUnderTest {
   getOrSet(key: string, factory: () => Promise<unknown>): Promise<unknown>;
   /** A plain GET of the Redis key where `key` is stored, on the same connection the cache uses. */
   rawGet(key: string): Promise<unknown>;
+  /**
+   * Writes `value` for `key` through the cache, as an application updating a record would (the coherence
+   * phase's writer): herdless `cache.set`, bentocache `bento.set`, cache-manager `cache.set`. Only the
+   * strategies of that phase have it.
+   */
+  set?(key: string, value: unknown): Promise<void>;
+  /**
+   * Calls `listener` with the tier of every hit, where the cache reports it (herdless's 'hit' event,
+   * bentocache's 'cache:hit' with its layer), until the returned function is called. Only tiered caches
+   * have it; the benchmark uses it to show how many hits were served from memory.
+   */
+  watchHits?(listener: (tier: 'memory' | 'redis') => void): () => void;
   close(): Promise<void>;
 }
 
@@ -36,7 +48,10 @@ export interface Strategy {
    * strategies on one standalone server). Default 'standalone'.
    */
   readonly topology?: 'standalone' | 'cluster';
-  /** Phases it runs in, when not every phase its topology allows (herdless-early: the expiry phase only). */
+  /**
+   * Phases it runs in, when not every phase its topology allows (herdless-early: the expiry phase only).
+   * The coherence phase runs only the strategies that name it here.
+   */
   readonly phases?: readonly string[];
   /** The ttl it is opened with in the expiry phase (and staleness is judged by), when not the phase's. */
   readonly expiryTtlMs?: number;

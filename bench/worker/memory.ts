@@ -1,4 +1,6 @@
+import { commandOptions, createClient } from 'redis';
 import { createCache, type Cache } from '../../src';
+import { KeyLayout } from '../../src/keys';
 import { bounded, sleep } from '../lib/time';
 import { HIT_VALUE } from './hits';
 
@@ -129,4 +131,162 @@ async function warm(leaders: Cache, waiters: Cache): Promise<void> {
   await sleep(100);
   release();
   await Promise.all([led, waited]);
+}
+
+export interface MemoryL1Request {
+  url: string;
+  /** The memory tier's bound (l1.maxEntries); also how many entries are filled for the per-entry figure. */
+  maxEntries: number;
+  /** Distinct keys passed through the bounded tier afterwards. */
+  churn: number;
+  /** Keys seeded in Redis, read and dropped from Redis at a time. */
+  batch: number;
+}
+
+export interface MemoryL1Result {
+  maxEntries: number;
+  maxBytes: string;
+  /** The stored bytes of the 1 KB value (herdless's envelope and the V8 codec's bytes). */
+  valueBytes: number;
+  /** Heap (heapUsed) and off-heap buffers (arrayBuffers) after GC, before any entry was filled. */
+  baseHeap: number;
+  baseBuffers: number;
+  /** With maxEntries entries held, against the base: in all, and per entry. */
+  heapWithEntries: number;
+  buffersWithEntries: number;
+  heapPerEntry: number;
+  buffersPerEntry: number;
+  /** Entries the tier held after the fill (its size), where the cache exposes it; undefined otherwise. */
+  heldAfterFill: number | undefined;
+  /** Of the filled keys read again, how many were answered from memory ('hit' events). */
+  memoryHitsAfterFill: number;
+  /** Distinct keys passed through, and how long that took (Redis seeding and dropping included). */
+  churn: number;
+  churnMs: number;
+  /** After the churn, against the base. */
+  heapAfterChurn: number;
+  buffersAfterChurn: number;
+  heldAfterChurn: number | undefined;
+  /** Of the last maxEntries keys of the churn read again, how many were answered from memory. */
+  memoryHitsAfterChurn: number;
+  /** Factory runs while filling and churning: every key was in Redis, so 0 is expected. */
+  factoryRuns: number;
+}
+
+/** A value of about 1 KB once stored: a user record with a long text field. */
+export const KB_VALUE = { ...HIT_VALUE, bio: 'Analyst, metaphysician and founder of scientific computing. '.repeat(15).slice(0, 860) };
+
+async function settled(): Promise<{ heap: number; buffers: number }> {
+  await settledHeap();
+  const usage = process.memoryUsage();
+  return { heap: usage.heapUsed, buffers: usage.arrayBuffers };
+}
+
+/**
+ * herdless's memory tier: heap per entry of a 1 KB value (maxEntries entries filled into a tier bounded
+ * at maxEntries and 64 MB, which they fit), then the heap after `churn` distinct keys passed through that
+ * tier, to show the bound holds. A key enters the tier when a read finds it fresh in Redis (a miss the
+ * process computes itself does not), so each key is first written to Redis (the envelope of one value,
+ * SET from a pipeline), then read with getOrSet, then dropped from Redis. Needs --expose-gc.
+ */
+export async function memoryL1(request: MemoryL1Request): Promise<MemoryL1Result> {
+  const namespace = `l1mem${process.pid}`;
+  const maxBytes = '64mb';
+  const cache = createCache({ redis: { url: request.url }, namespace, ttl: '10m', commandTimeout: '30s', l1: { maxEntries: request.maxEntries, maxBytes } });
+  const raw = createClient({ url: request.url });
+  await raw.connect();
+  const layout = new KeyLayout(namespace);
+  let factoryRuns = 0;
+  const factory = async () => {
+    factoryRuns++;
+    return KB_VALUE;
+  };
+  const tiers = { memory: 0, redis: 0 };
+  const onHit = (_key: string, tier: 'memory' | 'redis') => tiers[tier]++;
+  // The tier's size is not public: read it where it is, else leave it out.
+  const held = () => {
+    const size = (cache as unknown as { memory?: { size?: unknown } }).memory?.size;
+    return typeof size === 'number' ? size : undefined;
+  };
+  /** Memory hits among `keys` read once more. */
+  const probe = async (keys: string[]) => {
+    tiers.memory = 0;
+    cache.on('hit', onHit);
+    try {
+      await inBatches(keys, 1000, (key) => cache.getOrSet(key, factory));
+    } finally {
+      cache.off('hit', onHit);
+    }
+    return tiers.memory;
+  };
+  try {
+    // The tier fills only once its subscription is proven live (subscribed on the first call, proven by
+    // its first echo): call until a hit comes from memory.
+    await cache.getOrSet('warm', factory);
+    cache.on('hit', onHit);
+    try {
+      await until(() => {
+        void cache.getOrSet('warm', factory);
+        return tiers.memory > 0;
+      }, 'a hit from the memory tier');
+    } finally {
+      cache.off('hit', onHit);
+    }
+    await cache.set('template', KB_VALUE);
+    const bytes = await raw.get(commandOptions({ returnBuffers: true }), layout.value('template'));
+    if (!bytes) throw new Error('set() stored nothing');
+    const through = async (keys: string[]) => {
+      await Promise.all(keys.map((key) => raw.set(layout.value(key), bytes, { PX: 600_000 })));
+      await inBatches(keys, 1000, (key) => cache.getOrSet(key, factory));
+      await raw.unlink(keys.map((key) => layout.value(key)));
+    };
+
+    const base = await settled();
+    const filled = Array.from({ length: request.maxEntries }, (_, i) => `e:${i}`);
+    for (let i = 0; i < filled.length; i += request.batch) await through(filled.slice(i, i + request.batch));
+    const withEntries = await settled();
+    const heldAfterFill = held();
+    const memoryHitsAfterFill = await probe(filled);
+
+    const started = Date.now();
+    for (let start = 0; start < request.churn; start += request.batch) {
+      const keys: string[] = [];
+      for (let i = start; i < Math.min(request.churn, start + request.batch); i++) keys.push(`c:${i}`);
+      await through(keys);
+    }
+    const churnMs = Date.now() - started;
+    const afterChurn = await settled();
+    const heldAfterChurn = held();
+    const last = Array.from({ length: Math.min(request.maxEntries, request.churn) }, (_, i) => `c:${request.churn - 1 - i}`).reverse();
+    const fillRuns = factoryRuns;
+    const memoryHitsAfterChurn = await probe(last);
+    return {
+      maxEntries: request.maxEntries,
+      maxBytes,
+      valueBytes: bytes.length,
+      baseHeap: base.heap,
+      baseBuffers: base.buffers,
+      heapWithEntries: withEntries.heap - base.heap,
+      buffersWithEntries: withEntries.buffers - base.buffers,
+      heapPerEntry: (withEntries.heap - base.heap) / filled.length,
+      buffersPerEntry: (withEntries.buffers - base.buffers) / filled.length,
+      heldAfterFill,
+      memoryHitsAfterFill,
+      churn: request.churn,
+      churnMs,
+      heapAfterChurn: afterChurn.heap - base.heap,
+      buffersAfterChurn: afterChurn.buffers - base.buffers,
+      heldAfterChurn,
+      memoryHitsAfterChurn,
+      factoryRuns: fillRuns,
+    };
+  } finally {
+    await cache.close();
+    await raw.quit();
+  }
+}
+
+/** `each` for every key, `size` at a time. */
+async function inBatches(keys: string[], size: number, each: (key: string) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < keys.length; i += size) await Promise.all(keys.slice(i, i + size).map(each));
 }

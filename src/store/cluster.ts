@@ -78,7 +78,8 @@ export class ClusterStore implements Store {
     } else {
       // minimizeConnections: node-redis then connects a node when a command needs it, not every master at
       // discovery, where one dead master (mid-failover) would keep connect() pending for ever.
-      this.cluster = createCluster({ minimizeConnections: true, ...redis, defaults: { ...redis.defaults, disableOfflineQueue: true } }) as RedisCluster;
+      const defaults = { ...redis.defaults, disableOfflineQueue: true, socket: this.stopOnClose(redis.defaults?.socket) };
+      this.cluster = createCluster({ minimizeConnections: true, ...redis, defaults } as RedisClusterOptions) as RedisCluster;
       this.owned = true;
       this.cluster.on('error', this.connectionError);
     }
@@ -151,6 +152,22 @@ export class ClusterStore implements Store {
     if (this.subscriber) closing.push(this.subscriber.then(shut, () => undefined));
     if (this.owned) closing.push(shut(this.cluster));
     await Promise.all(closing);
+  }
+
+  /**
+   * The node clients' reconnect strategy, ending once this store is closed. node-redis v4 drops a dead
+   * node from its map without disconnecting a client still trying to connect to it, and that client
+   * would retry for ever after close(), keeping the process alive.
+   */
+  private stopOnClose<S extends { reconnectStrategy?: unknown }>(socket: S | undefined): S {
+    const given = socket?.reconnectStrategy;
+    const reconnectStrategy = (retries: number, cause: Error): number | false | Error => {
+      if (this.closed) return new ClosedError();
+      if (typeof given === 'function') return (given as (retries: number, cause: Error) => number | false | Error)(retries, cause);
+      if (given === false || typeof given === 'number') return given;
+      return Math.min(retries * 50, 500); // node-redis' default
+    };
+    return { ...socket, reconnectStrategy } as S;
   }
 
   private deadlinesFor(address: string): Deadlines {
@@ -349,6 +366,7 @@ export class ClusterStore implements Store {
   private pubSub(): Promise<RedisCluster> {
     if (this.closed) return Promise.reject(new ClosedError());
     if (!this.subscriber) {
+      // A duplicate of a cluster herdless opened inherits its reconnect strategy (stopOnClose).
       const subscriber = this.cluster.duplicate({ minimizeConnections: true }) as RedisCluster;
       // A failing subscriber connection loses messages; it is replaced, at most once per RESUBSCRIBE_MS.
       subscriber.on('error', (error) => {
