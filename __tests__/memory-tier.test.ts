@@ -124,6 +124,14 @@ test('an event loop blocked while an invalidation arrives: the tier does not ans
   expect(await reader.getOrSet('k', () => 'v2')).toBe('v2');
 });
 
+test('forceFresh is never answered from memory: the function runs, and its value replaces the entry', async () => {
+  const [cache] = caches(1);
+  await cache.getOrSet('k', () => 'v1');
+  await untilMemoryHit(cache, 'k', () => 'never');
+  expect(await cache.getOrSet('k', () => 'v2', { forceFresh: true })).toBe('v2');
+  expect(await cache.getOrSet('k', () => 'never')).toBe('v2');
+});
+
 test('the tier does not stretch freshness: past its ttl a value is not answered from memory', async () => {
   const [cache] = caches(1, { ttl: 400, earlyRefresh: false });
   await cache.getOrSet('k', () => 'v1');

@@ -126,21 +126,13 @@ export class Cache extends EventEmitter {
   getOrSet<T>(key: string, factory: Factory<T>, options?: CallOptions): Promise<Awaited<T>> {
     try {
       if (this.closed) throw new ClosedError();
-      checkKey(key);
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
       const policy = this.policies.of(options);
       // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
-      if (policy.l1 && this.memory !== undefined) {
-        const now = Date.now();
-        const held = this.memory.get(key, now);
-        if (held !== undefined && judge(held, now, policy) === Age.Fresh) {
-          const answer = this.memory.answer(held);
-          if (answer !== undefined) {
-            if (this.listenerCount('hit') !== 0) this.emit('hit', key, 'memory');
-            return answer as Promise<Awaited<T>>;
-          }
-        }
-      }
+      // (Its key was checked when it was filled.)
+      const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
+      if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
+      checkKey(key);
       if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
       return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
     } catch (error) {
@@ -193,6 +185,16 @@ export class Cache extends EventEmitter {
     this.closed = true;
     this.memory?.close();
     await this.store.close();
+  }
+
+  /** The answer of a fresh entry in the memory tier, or undefined. */
+  private fromMemory(memory: MemoryTier, key: string, policy: Freshness): Promise<unknown> | undefined {
+    const now = Date.now();
+    const held = memory.get(key, now);
+    if (held === undefined || judge(held, now, policy) !== Age.Fresh) return undefined;
+    const answer = memory.answer(held);
+    if (answer !== undefined && this.listenerCount('hit') !== 0) this.emit('hit', key, 'memory');
+    return answer;
   }
 
   // The hit path past the memory tier: one GET, the decode, the age check. Written without async/await
