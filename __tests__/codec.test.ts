@@ -30,7 +30,10 @@ function same(a: unknown, b: unknown, pairs = new Map<object, object>()): boolea
       return x.length === y.length && x.every((v, i) => same(v, y[i], pairs));
     }
   }
-  if (ArrayBuffer.isView(a)) return Buffer.compare(Buffer.from((a as Uint8Array).buffer), Buffer.from((b as Uint8Array).buffer)) === 0;
+  // The view's own bytes: node's deserializer (the reference too) may place a typed array in a shared
+  // pool, whose other bytes are whatever was allocated around it.
+  const bytes = (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+  if (ArrayBuffer.isView(a)) return ArrayBuffer.isView(b) && Buffer.compare(bytes(a), bytes(b)) === 0;
   const keysA = Object.keys(a);
   const keysB = Object.keys(b);
   if (keysA.join('\u0000') !== keysB.join('\u0000')) return false;
