@@ -244,7 +244,7 @@ const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 
 function memory(option: unknown): MemorySettings | undefined {
   if (option === undefined || option === false) return undefined;
   if (option !== true && (option === null || typeof option !== 'object')) {
-    throw new InvalidOptionError('l1', option, "true, false, or an object with maxEntries, maxBytes, values");
+    throw new InvalidOptionError('l1', option, 'true, false, or an object with maxEntries, maxBytes, values');
   }
   const o = section(option === true ? {} : (option as MemoryOptions), 'l1', ['maxEntries', 'maxBytes', 'values']);
   const maxEntries = o.maxEntries ?? 10_000;

@@ -90,30 +90,17 @@ export class ClusterStore implements Store {
   }
 
   get(key: string): Promise<Buffer | null> {
-    if (!this.ready) return this.whenDiscovered().then(() => this.get(key));
-    const master = this.cluster.slots[slotOf(key)]?.master;
-    if (!master) return this.unmapped(key);
-    // Sent as a write: node-redis would send a read-only GET to a replica when the cluster uses replicas.
-    const reply = this.cluster.sendCommand(key, false, ['GET', key], BUFFERS) as Promise<Buffer | null>;
-    return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'GET'));
+    return this.onMaster(key, ['GET', key]);
   }
 
   /** Sent to the master of the channel name's slot; the cluster bus forwards it to every node. */
   publish(channel: string, message: string): Promise<unknown> {
-    if (!this.ready) return this.whenDiscovered().then(() => this.publish(channel, message));
-    const master = this.cluster.slots[slotOf(channel)]?.master;
-    if (!master) return this.unmapped(channel);
-    const reply = this.cluster.sendCommand(channel, false, ['PUBLISH', channel, message]);
-    return this.watch(channel, this.deadlinesFor(master.address).bound(reply, 'PUBLISH'));
+    return this.onMaster(channel, ['PUBLISH', channel, message]);
   }
 
+  /** The lease lives on the master; a replica may not have seen its latest renewal. */
   pttl(key: string): Promise<number> {
-    if (!this.ready) return this.whenDiscovered().then(() => this.pttl(key));
-    const master = this.cluster.slots[slotOf(key)]?.master;
-    if (!master) return this.unmapped(key);
-    // The lease lives on the master; a replica may not have seen its latest renewal.
-    const reply = this.cluster.sendCommand(key, false, ['PTTL', key], BUFFERS) as Promise<number>;
-    return this.watch(key, this.deadlinesFor(master.address).bound(reply, 'PTTL'));
+    return this.onMaster(key, ['PTTL', key]);
   }
 
   run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
@@ -294,6 +281,18 @@ export class ClusterStore implements Store {
   private readonly connectionError = limitRepeats(this.report);
 
   /** Passes the result through; a failure that suggests a dead node starts a topology refresh. */
+  /**
+   * One command to the master of `key`'s slot, bounded like every command. Sent as a write: node-redis
+   * would send a read-only command (GET, PTTL) to a replica when the cluster uses replicas.
+   */
+  private onMaster<T>(key: string, command: string[]): Promise<T> {
+    if (!this.ready) return this.whenDiscovered().then(() => this.onMaster<T>(key, command));
+    const master = this.cluster.slots[slotOf(key)]?.master;
+    if (!master) return this.unmapped(key);
+    const reply = this.cluster.sendCommand(key, false, command, BUFFERS) as Promise<T>;
+    return this.watch(key, this.deadlinesFor(master.address).bound(reply, command[0]));
+  }
+
   private watch<T>(key: string, pending: Promise<T>): Promise<T> {
     return pending.catch((error: unknown) => {
       if (!(error instanceof ErrorReply) || /^(CLUSTERDOWN|TRYAGAIN)/.test(error.message)) this.refresh(key);

@@ -74,18 +74,21 @@ export class StandaloneStore implements Store {
   }
 
   get(key: string): Promise<Buffer | null> {
-    if (!this.client.isReady) return this.whenReady().then(() => this.get(key));
-    return this.deadlines.bound(this.send(['GET', key]) as Promise<Buffer | null>, 'GET');
+    return this.command(['GET', key]);
   }
 
   publish(channel: string, message: string): Promise<unknown> {
-    if (!this.client.isReady) return this.whenReady().then(() => this.publish(channel, message));
-    return this.deadlines.bound(this.send(['PUBLISH', channel, message]), 'PUBLISH');
+    return this.command(['PUBLISH', channel, message]);
   }
 
   pttl(key: string): Promise<number> {
-    if (!this.client.isReady) return this.whenReady().then(() => this.pttl(key));
-    return this.deadlines.bound(this.send(['PTTL', key]) as Promise<number>, 'PTTL');
+    return this.command(['PTTL', key]);
+  }
+
+  /** One command, bounded like every command; while the connection is not ready, after it is. */
+  private command<T>(args: string[]): Promise<T> {
+    if (!this.client.isReady) return this.whenReady().then(() => this.command<T>(args));
+    return this.deadlines.bound(this.send(args) as Promise<T>, args[0]);
   }
 
   /** `late` receives a reply that arrived after the caller gave up, so it can undo what the script did. */

@@ -133,8 +133,7 @@ export class MemoryTier {
    * when it can be (so a hit from memory and one from Redis behave alike), and keeps it if `ticket` allows.
    */
   fill(key: string, bytes: Buffer, envelope: Envelope, ticket: number): unknown {
-    const shared = this.share && freezable(envelope.value);
-    if (shared) deepFreeze(envelope.value);
+    const shared = this.freeze(envelope.value);
     if (ticket < this.validFrom || ticket < this.floor) return envelope.value;
     const invalidated = this.invalidatedAt.get(key);
     if (invalidated !== undefined && invalidated > ticket) return envelope.value;
@@ -146,8 +145,15 @@ export class MemoryTier {
 
   /** A value read from Redis that will not be kept (stale, close to expiry): frozen all the same, for a caller of this tier. */
   settle(value: unknown): unknown {
-    if (this.share && freezable(value)) deepFreeze(value);
+    this.freeze(value);
     return value;
+  }
+
+  /** Freezes `value` when values are shared and freezing protects it; says whether it did. */
+  private freeze(value: unknown): boolean {
+    if (!this.share || !freezable(value)) return false;
+    deepFreeze(value);
+    return true;
   }
 
   /** A write of `key` was seen (published by a script, or made by this process). */
