@@ -3,8 +3,9 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { createClient } from 'redis';
 import { createCache, InvalidOptionError, v8Codec, type Cache, type CacheOptions } from '../src';
 import { EnvelopeFormat, type Envelope } from '../src/envelope';
+import { currentStamp } from '../support/stamp';
 import { leaseScripts } from '../src/lease/scripts';
-import { DEAD_AFTER_MS, ECHO_MS, STALL_MS } from '../src/tier/memory';
+import { DEAD_AFTER_MS, ECHO_MS, STALL_MS } from '../src/bus/invalidations';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 
 // The memory tier (L1): its hits, and the rules that keep it coherent with Redis and with the other caches
@@ -101,10 +102,10 @@ test('a killed subscriber connection clears the tier: a write sent while it was 
   // In one round trip: the subscriber is killed, then the value changes (its invalidation is lost for sure).
   const ns = reader.namespace;
   const { overwrite } = leaseScripts('PUBLISH');
-  const envelope = new EnvelopeFormat(v8Codec).encode('v2', Date.now(), 60_000, 0);
+  const envelope = new EnvelopeFormat(v8Codec).encode('v2', Date.now(), 60_000, 0, await currentStamp(admin, ns));
   await Promise.all([
     admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
-    admin.eval(overwrite.source, { keys: [`${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`], arguments: [envelope as unknown as string, '60000', `${ns}:invalidations`, 'k'] }),
+    admin.eval(overwrite.source, { keys: [`${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`], arguments: [envelope as unknown as string, '60000', `${ns}:invalidations`, 'kk'] }),
   ]);
   await sleep(100);
   expect(await reader.getOrSet('k', () => 'never')).toBe('v2');
@@ -119,7 +120,7 @@ test('an event loop blocked while an invalidation arrives: the tier does not ans
   const port = new URL(redis.url).port;
   // Synchronous: while this process is blocked, the delete lands and its invalidation waits unread in
   // the subscriber's socket; then the loop stays blocked past STALL_MS.
-  execFileSync('redis-cli', ['-p', port, 'EVAL', invalidate.source, '4', `${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`, `${ns}:invalidations`, 'k']);
+  execFileSync('redis-cli', ['-p', port, 'EVAL', invalidate.source, '4', `${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`, `${ns}:invalidations`, 'kk']);
   for (const until = Date.now() + STALL_MS + 20; Date.now() < until; );
   expect(await reader.getOrSet('k', () => 'v2')).toBe('v2');
 });
@@ -242,7 +243,7 @@ test('the fill race: bytes whose read was sent before an invalidation of their k
   type Tier = { ticket(): number; fill(k: string, b: Buffer, e: Envelope, t: number): unknown; invalidated(k: string): void; get(k: string, now: number): Envelope | undefined };
   const memory = (cache as unknown as { memory: Tier }).memory;
   const bytes = Buffer.from('bytes');
-  const envelope = (): Envelope => ({ value: { v: 1 }, writtenAt: Date.now(), expiresAt: Date.now() + 60_000, delta: 0 });
+  const envelope = (): Envelope => ({ value: { v: 1 }, writtenAt: Date.now(), expiresAt: Date.now() + 60_000, delta: 0, stamp: { tags: [], versions: [] } });
   const raced = memory.ticket(); // a read is sent...
   memory.invalidated('a'); // ...an invalidation of its key arrives before its reply...
   memory.fill('a', bytes, envelope(), raced); // ...so the reply is not kept

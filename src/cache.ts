@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClusterOptions } from 'redis';
+import { InvalidationChannel, KEY_MESSAGE } from './bus/invalidations';
 import { Waker } from './bus/waker';
-import { EnvelopeFormat } from './envelope';
+import { EnvelopeFormat, EPOCH, type Envelope } from './envelope';
 import { checkedAt, ClosedError, InvalidOptionError, located, RedisUnavailableError } from './errors';
 import type { CacheEvents } from './events';
 import { Age, judge, type Freshness } from './freshness/policy';
@@ -15,10 +16,21 @@ import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, type RedisCluster } from './store/cluster';
 import { StandaloneStore } from './store/standalone';
 import { isErrorReply, type Store } from './store/store';
+import { checkTags } from './tags/check';
+import { bumpVersion, readVersion } from './tags/scripts';
+import { VersionBook } from './tags/versions';
 import { MemoryTier } from './tier/memory';
 
 export type { CacheEvents } from './events';
 export type { Factory } from './protocol';
+
+/**
+ * For the decorators only (decorators/target.ts): getOrSet with its tags given apart from the options, so
+ * frozen options keep their resolved policy, and herdless' own tags (a cached method's, NUL-prefixed)
+ * allowed; and invalidateTags allowing those.
+ */
+export const TAGGED: unique symbol = Symbol('herdless.getOrSetTagged');
+export const INVALIDATE: unique symbol = Symbol('herdless.invalidateTags');
 
 
 /*
@@ -28,10 +40,14 @@ export type { Factory } from './protocol';
  *     fresh, close to expiry    -> the value; one background refresh (early refresh, XFetch)
  *     stale, within grace       -> the value (after softTimeout at most); one background refresh (freshness/refresher.ts)
  *     none, or past grace       -> the lease conversation (protocol.ts): lead, or wait for the holder
+ *   and first, the value's tag stamp: valid only while each of its tags (and the namespace's epoch) has
+ *   the version it was computed under (tags/versions.ts); an invalidated value counts as none
  * forceFresh skips the age check: whatever is stored counts as missing. Any Redis failure answers the
  * call by running the function without the cache.
  *
  * Invariants (each is stated again where it is kept):
+ * - after invalidateTags() or clear() resolves, no call that starts later is handed a value computed before
+ *   it, in this process; in others, once the invalidation channel delivers it (or their trust in it lapses);
  * - after delete() or set() resolves, or once this process sees its lease lost, no call that starts later
  *   is handed a value computed before it: such calls never join the flight in flight (singleflight.ts),
  *   and the refresh in flight anywhere is fenced (lease/scripts.ts);
@@ -68,6 +84,8 @@ export class Cache extends EventEmitter {
   private readonly policies: CallPolicies;
   /** The memory tier, when the cache has one (tier/memory.ts). */
   private readonly memory: MemoryTier | undefined;
+  private readonly channel: InvalidationChannel;
+  private readonly tags: VersionBook;
   private closed = false;
 
   constructor(options?: CacheOptions) {
@@ -83,24 +101,28 @@ export class Cache extends EventEmitter {
     const kind = this.settings.redisKind;
     if (kind === 'v4-cluster' || kind === 'cluster-options') {
       this.scripts = leaseScripts('SPUBLISH');
-      const options = { timeoutMs, scripts: Object.values(this.scripts), onError };
+      const options = { timeoutMs, scripts: [...Object.values(this.scripts), readVersion, bumpVersion], onError };
       this.store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
     } else {
       this.scripts = leaseScripts('PUBLISH');
       const client = redis as ConstructorParameters<typeof StandaloneStore>[0];
-      this.store = new StandaloneStore(client, { timeoutMs, scripts: Object.values(this.scripts), onError }, kind);
+      this.store = new StandaloneStore(client, { timeoutMs, scripts: [...Object.values(this.scripts), readVersion, bumpVersion], onError }, kind);
     }
     const waker = new Waker(this.store, timeoutMs, onError);
+    const channel = new InvalidationChannel(this.store, this.keys.invalidations, onError);
+    this.channel = channel;
+    this.tags = new VersionBook(this.store, channel, this.keys);
     const decode = (key: string, bytes: Buffer) => this.protocol.read(key, bytes);
-    const memory = this.settings.memory && new MemoryTier(this.settings.memory, this.store, this.keys.invalidations, decode, onError);
+    const memory = this.settings.memory && new MemoryTier(this.settings.memory, channel, decode);
     this.memory = memory;
+    this.tags.onCleared = () => memory?.clear();
     this.store.onSubscriptionsLost = (resubscribe) => {
       waker.lost(resubscribe);
-      memory?.lost(resubscribe);
+      channel.lost(resubscribe);
     };
     const late = (key: string, factory: Factory<unknown>) => this.protocol.waitedTooLong(key, factory);
-    this.flights = new SingleFlight(this.settings.waitTimeoutMs, late);
-    this.forced = new SingleFlight(this.settings.waitTimeoutMs, late);
+    this.flights = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
+    this.forced = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
     const cache = this;
     const leases: LeaseContext = {
       store: this.store,
@@ -115,7 +137,7 @@ export class Cache extends EventEmitter {
       writing: (key) => memory?.invalidated(key),
     };
     const fault = (error: unknown, key: string | undefined) => this.fault(error, key);
-    this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, this, fault);
+    this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, this, fault, this.tags);
     this.refresher = new Refresher(this.protocol, this.keys, this, fault, this.settings.maxHoldMs);
   }
 
@@ -124,17 +146,23 @@ export class Cache extends EventEmitter {
    * this Redis and namespace. Concurrent calls for a key in this process share one call, options included.
    */
   getOrSet<T>(key: string, factory: Factory<T>, options?: CallOptions): Promise<Awaited<T>> {
+    return this[TAGGED](key, factory, options, undefined);
+  }
+
+  /** getOrSet, with `tags` (checked here) in place of the options' own. */
+  [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, tags: unknown): Promise<Awaited<T>> {
     try {
       if (this.closed) throw new ClosedError();
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
-      const policy = this.policies.of(options);
+      let policy = this.policies.of(options);
+      if (tags !== undefined) policy = { ...policy, tags: checkTags(tags, 'tags', true) };
       // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
       // (Its key was checked when it was filled.)
       const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
       if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
       checkKey(key);
       if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
-      return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
+      return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, policy.tags) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(located(error, 'getOrSet'));
     }
@@ -152,7 +180,13 @@ export class Cache extends EventEmitter {
       return undefined;
     }
     const envelope = bytes === null ? undefined : this.protocol.read(key, bytes);
-    return envelope && envelope.expiresAt > Date.now() ? (envelope.value as T) : undefined;
+    if (envelope === undefined || envelope.expiresAt <= Date.now()) return undefined;
+    try {
+      return (await this.tags.valid(envelope.stamp)) ? (envelope.value as T) : undefined;
+    } catch (error) {
+      this.fault(error, key);
+      return undefined;
+    }
   }
 
   /** Writes a value directly. Voids a computation in flight for the key, so its older result cannot replace this one. */
@@ -162,10 +196,11 @@ export class Cache extends EventEmitter {
       checkKey(key);
       return setFreshness(options, this.settings.freshness);
     });
-    const bytes = this.protocol.encode(key, value, policy.ttlMs, 0);
     const family = this.keys.family(key);
     const keep = String(policy.ttlMs + policy.graceMs);
-    await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel, family.backoff], [bytes, keep, this.keys.invalidations, key]));
+    const stamp = await this.invalidating('set', Promise.resolve(this.tags.capture(policy.tags)));
+    const bytes = this.protocol.encode(key, value, policy.ttlMs, 0, stamp);
+    await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel, family.backoff], [bytes, keep, this.keys.invalidations, KEY_MESSAGE + key]));
   }
 
   /**
@@ -176,13 +211,39 @@ export class Cache extends EventEmitter {
     if (this.closed) throw new ClosedError();
     checkedAt('delete', () => checkKey(key));
     const family = this.keys.family(key);
-    return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel, family.backoff], [this.keys.invalidations, key]))) === 1;
+    return (await this.invalidation(key, 'delete', this.store.run(this.scripts.invalidate, [family.value, family.lease, family.channel, family.backoff], [this.keys.invalidations, KEY_MESSAGE + key]))) === 1;
+  }
+
+  /**
+   * Invalidates every entry carrying one of these tags, in every process: one write and one message per
+   * tag, however many entries carry it. An entry is judged when it is next read, and expires by its ttl.
+   * A computation in flight for such an entry is voided: its result is never served.
+   */
+  invalidateTags(tags: readonly string[]): Promise<void> {
+    return this[INVALIDATE](tags, false);
+  }
+
+  /** invalidateTags; `reserved`: herdless' own tags are allowed. */
+  async [INVALIDATE](tags: readonly string[], reserved: boolean): Promise<void> {
+    if (this.closed) throw new ClosedError();
+    const checked = checkedAt('invalidateTags', () => checkTags(tags, 'tags', reserved));
+    await this.invalidating('invalidateTags', this.tags.invalidate(checked));
+  }
+
+  /**
+   * Invalidates every entry of this cache's namespace, in every process, in one write: the namespace's
+   * epoch, which every entry carries, gets a new version. Computations in flight are voided too.
+   */
+  async clear(): Promise<void> {
+    if (this.closed) throw new ClosedError();
+    await this.invalidating('clear', this.tags.invalidate([EPOCH]));
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.channel.close();
     this.memory?.close();
     await this.store.close();
   }
@@ -191,42 +252,54 @@ export class Cache extends EventEmitter {
   private fromMemory(memory: MemoryTier, key: string, policy: Freshness): Promise<unknown> | undefined {
     const now = Date.now();
     const held = memory.get(key, now);
-    if (held === undefined || judge(held, now, policy) !== Age.Fresh) return undefined;
+    if (held === undefined || judge(held, now, policy) !== Age.Fresh || this.tags.judge(held.stamp) !== true) return undefined;
     const answer = memory.answer(held);
     if (answer !== undefined && this.listenerCount('hit') !== 0) this.emit('hit', key, 'memory');
     return answer;
   }
 
-  // The hit path past the memory tier: one GET, the decode, the age check. Written without async/await
-  // to keep it to the promises it needs.
+  // The hit path past the memory tier: one GET, the decode, the stamp and the age check. Written without
+  // async/await to keep it to the promises it needs.
   private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
     const memory = policy.l1 ? this.memory : undefined;
     const ticket = memory === undefined ? 0 : memory.ticket();
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
-        if (bytes !== null) {
-          const envelope = this.protocol.read(key, bytes);
-          if (envelope) {
-            const age = judge(envelope, Date.now(), policy);
-            if (age === Age.Fresh) {
-              this.emit('hit', key, 'redis');
-              return memory === undefined ? envelope.value : memory.fill(key, bytes, envelope, ticket);
-            }
-            // Only a fresh value is kept in memory; anything older is served as Redis holds it, and refreshed.
-            const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
-            if (age === Age.Early) {
-              this.emit('hit', key, 'redis');
-              this.refresher.refreshLater(key, factory, policy, bytes);
-              return value;
-            }
-            if (age === Age.Stale) return this.refresher.serveStale(key, factory, policy, flight, bytes, value);
-          }
-        }
-        this.emit('miss', key);
-        return this.protocol.miss(key, factory, policy, flight, bytes ?? undefined);
+        const envelope = bytes === null ? undefined : this.protocol.read(key, bytes);
+        if (envelope === undefined) return this.missed(key, factory, policy, flight, bytes);
+        if (this.tags.judge(envelope.stamp)) return this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket);
+        // Its tags' versions are not known here, or differ from what this process knows: Redis tells.
+        return this.tags.confirm(envelope.stamp).then(
+          (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket) : this.missed(key, factory, policy, flight, bytes)),
+          (error) => this.protocol.uncached(key, factory, error),
+        );
       },
       (error) => (memory === undefined ? this.protocol.uncached(key, factory, error) : this.unreachable(memory, key, factory, policy, error)),
     );
+  }
+
+  /** A valid value read from Redis, by its age. */
+  private found(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, envelope: Envelope, memory: MemoryTier | undefined, ticket: number): unknown {
+    const age = judge(envelope, Date.now(), policy);
+    if (age === Age.Fresh) {
+      this.emit('hit', key, 'redis');
+      return memory === undefined ? envelope.value : memory.fill(key, bytes, envelope, ticket);
+    }
+    // Only a fresh value is kept in memory; anything older is served as Redis holds it, and refreshed.
+    const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
+    if (age === Age.Early) {
+      this.emit('hit', key, 'redis');
+      this.refresher.refreshLater(key, factory, policy, bytes);
+      return value;
+    }
+    if (age === Age.Stale) return this.refresher.serveStale(key, factory, policy, flight, bytes, value);
+    return this.missed(key, factory, policy, flight, bytes);
+  }
+
+  /** No usable value (none, unreadable, invalidated, past grace): `bytes`, if any, count as a miss. */
+  private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null): Promise<unknown> {
+    this.emit('miss', key);
+    return this.protocol.miss(key, factory, policy, flight, bytes ?? undefined);
   }
 
   /**
@@ -235,7 +308,7 @@ export class Cache extends EventEmitter {
    * within grace, never as fresh: another process may still reach Redis and write.
    */
   private unreachable(memory: MemoryTier, key: string, factory: Factory<unknown>, policy: Freshness, error: unknown): Promise<unknown> {
-    if (!isErrorReply(error)) memory.lost(false);
+    if (!isErrorReply(error)) this.channel.lost(false);
     const held = policy.graceMs > 0 ? memory.lastKnown(key) : undefined;
     if (held !== undefined && judge(held, Date.now(), policy) !== Age.Gone) {
       const answer = memory.answer(held);
@@ -271,6 +344,16 @@ export class Cache extends EventEmitter {
       this.flights.detachKey(key);
       this.forced.detachKey(key);
       this.refresher.forget(key);
+    }
+  }
+
+  /** A tag invalidation, a clear() or the versions a set() needs: a failure is reported as Redis unavailable (an invalidation may have landed all the same). */
+  private async invalidating<T>(what: string, pending: Promise<T>): Promise<T> {
+    try {
+      return await pending;
+    } catch (error) {
+      if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
+      throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
     }
   }
 

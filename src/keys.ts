@@ -1,3 +1,4 @@
+import { EPOCH } from './envelope';
 import { InvalidOptionError } from './errors';
 
 /**
@@ -23,9 +24,23 @@ export class KeyLayout {
   /** The namespace's invalidation channel: every write publishes its key there, for the memory tiers. */
   readonly invalidations: string;
 
+  private readonly tagPrefix: string;
+  private readonly epoch: string;
+
   constructor(namespace: string) {
     this.prefix = `${namespace}:{`;
     this.invalidations = `${namespace}:invalidations`;
+    this.tagPrefix = `${namespace}:tag:{`;
+    this.epoch = `${namespace}:epoch`;
+  }
+
+  /**
+   * Where a tag's version is kept: a key of its own, hashed on the tag, so tags spread over the slots of a
+   * cluster. No value key can take this name (those start with the namespace and '{'). The epoch, the tag
+   * every entry carries (clear()), is N:epoch.
+   */
+  tag(tag: string): string {
+    return tag === EPOCH ? this.epoch : this.tagPrefix + tag + '}';
   }
 
   value(key: string): string {

@@ -7,6 +7,7 @@ import { InvalidOptionError } from './errors';
 import type { Freshness } from './freshness/policy';
 import type { MemorySettings } from './tier/memory';
 import { checkNamespace } from './keys';
+import { checkTags } from './tags/check';
 import type { RedisCluster } from './store/cluster';
 import { clientKind, type ClientKind } from './store/client-kind';
 import type { ModernRedisClient, RedisClient } from './store/standalone';
@@ -107,10 +108,15 @@ export interface CallOptions extends FreshnessOptions {
   l1?: boolean;
   /** Compute now and store, still once across the fleet: a computation of the key already running anywhere is waited for instead. */
   forceFresh?: boolean;
+  /**
+   * Tags the value is stored under: `invalidateTags([tag])` then invalidates it, in every process, with
+   * every other entry carrying that tag. At most 64 non-empty strings of at most 256 characters.
+   */
+  tags?: readonly string[];
 }
 
-/** What set() takes: how long the value is fresh, and how long it may then be served stale. */
-export type SetOptions = Pick<FreshnessOptions, 'ttl' | 'grace'>;
+/** What set() takes: how long the value is fresh, how long it may then be served stale, and its tags. */
+export type SetOptions = Pick<FreshnessOptions, 'ttl' | 'grace'> & { tags?: readonly string[] };
 
 export interface Settings {
   redis: RedisOption;
@@ -130,11 +136,11 @@ export interface Settings {
 }
 
 export const FRESHNESS = ['ttl', 'grace', 'earlyRefresh', 'softTimeout', 'hardTimeout', 'refreshBackoff'] as const;
-const CALL = [...FRESHNESS, 'forceFresh', 'l1'];
-const SET = ['ttl', 'grace'];
+const CALL = [...FRESHNESS, 'forceFresh', 'l1', 'tags'];
+const SET = ['ttl', 'grace', 'tags'];
 const TOP_LEVEL = ['redis', 'namespace', ...FRESHNESS, 'l1', 'lease', 'wait', 'codec', 'commandTimeout', 'errorFields'];
 
-const DEFAULTS: Freshness = { ttlMs: 300_000, graceMs: 0, beta: 1, softTimeoutMs: 0, hardTimeoutMs: 0, backoffMs: 10_000, forceFresh: false, l1: true };
+const DEFAULTS: Freshness = { ttlMs: 300_000, graceMs: 0, beta: 1, softTimeoutMs: 0, hardTimeoutMs: 0, backoffMs: 10_000, forceFresh: false, l1: true, tags: undefined };
 
 export function settings(options: CacheOptions = {}): Settings {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', options, 'an object');
@@ -180,7 +186,11 @@ export function callFreshness(options: CallOptions | undefined, cache: Freshness
   callObject(options, CALL);
   const forceFresh = options.forceFresh ?? false;
   if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
-  return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1) };
+  return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1), tags: tagsOf(options.tags) };
+}
+
+function tagsOf(tags: unknown): readonly string[] | undefined {
+  return tags === undefined ? undefined : checkTags(tags);
 }
 
 /**
@@ -206,7 +216,7 @@ export class CallPolicies {
 export function setFreshness(options: SetOptions | undefined, cache: Freshness): Freshness {
   if (options === undefined) return cache;
   callObject(options, SET);
-  return freshness(options, cache);
+  return { ...freshness(options, cache), tags: tagsOf(options.tags) };
 }
 
 /** Checks freshness options (and l1) written where they are not used yet (a decorator's), as a call would. */
@@ -230,6 +240,7 @@ function freshness(o: FreshnessOptions, base: Freshness): Freshness {
     backoffMs: o.refreshBackoff === undefined ? base.backoffMs : toMs(o.refreshBackoff, 'refreshBackoff', { allowZero: true, max: EXPIRY_MAX_MS }),
     forceFresh: false,
     l1: base.l1,
+    tags: undefined,
   };
 }
 

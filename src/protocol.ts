@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Bell } from './bus/bell';
 import type { Waker } from './bus/waker';
-import { IDENTITY_BYTES, type EnvelopeFormat } from './envelope';
+import { IDENTITY_BYTES, type Envelope, type EnvelopeFormat, type Stamp } from './envelope';
 import { EncodeError, RedisUnavailableError, TimeoutError, WaitTimeoutError } from './errors';
 import type { Emitter } from './events';
 import { within, UNBOUNDED, type Patience } from './freshness/patience';
@@ -14,6 +14,7 @@ import type { LeaseScripts } from './lease/scripts';
 import type { Settings } from './options';
 import type { Flight, SingleFlight } from './singleflight';
 import type { ScriptReply, Store } from './store/store';
+import type { VersionBook } from './tags/versions';
 
 export type Factory<T> = () => T | PromiseLike<T>;
 
@@ -49,6 +50,7 @@ export class Protocol {
     private readonly leases: LeaseContext,
     private readonly events: Emitter,
     private readonly fault: (error: unknown, key: string | undefined) => void,
+    private readonly tags: VersionBook,
   ) {}
 
   /**
@@ -72,7 +74,18 @@ export class Protocol {
     }
     const kind = (reply[0] as Buffer)[0];
     if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false);
-    if (kind === KIND_VALUE) return this.found(key, reply[1] as Buffer, factory);
+    if (kind === KIND_VALUE) {
+      let envelope: Envelope | undefined;
+      try {
+        envelope = await this.usable(key, reply[1] as Buffer);
+      } catch (error) {
+        return this.uncached(key, factory, error);
+      }
+      if (envelope) return envelope.value;
+      // Another value, which this call cannot use either (unreadable, or invalidated by a tag): ask to lead over it, once.
+      if (unusable) return this.uncached(key, factory, undefined);
+      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience);
+    }
     return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false);
   }
 
@@ -88,20 +101,44 @@ export class Protocol {
     // an invalidation: later calls in this process must not join it.
     const lease = new Lease(this.leases, key, family, token, flight ? () => this.flights.detach(flight) : undefined);
     lease.hold();
+    // The versions of its tags are taken before the function runs: an invalidation that lands while it
+    // runs makes its result invalid, and voids the lease at once when this process hears of it.
+    let stamp: Stamp;
+    try {
+      stamp = await this.tags.capture(policy.tags);
+    } catch (error) {
+      lease.release();
+      return this.uncached(key, factory, error);
+    }
+    const unwatch = this.tags.watch(stamp, () => lease.void());
     const started = performance.now();
     let value: unknown;
     let bytes: Buffer;
     try {
       value = await factory();
-      bytes = this.encode(key, value, policy.ttlMs, performance.now() - started);
+      bytes = this.encode(key, value, policy.ttlMs, performance.now() - started, stamp);
     } catch (error) {
       // Whatever was thrown goes back to the caller as it is; the waiters get a readable copy.
+      unwatch();
       lease.stop();
       await lease.fail(encodeFailure(error, this.settings.errorFields), refresh ? policy.backoffMs : 0);
       if (refresh) this.events.emit('refresh-failed', error, key);
       throw error;
     }
+    unwatch();
     lease.stop();
+    // Invalidated meanwhile (known here, or in Redis when the channel is not trusted): not written.
+    let current: boolean;
+    try {
+      current = await this.tags.valid(stamp);
+    } catch {
+      current = false;
+    }
+    if (!current) {
+      lease.release();
+      this.events.emit('fence', key);
+      return value;
+    }
     if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.events.emit('fence', key);
     return value;
   }
@@ -132,7 +169,8 @@ export class Protocol {
         // The leader's wake-up carries the value it committed: no round trip to read it back.
         const pushed = bell.takeValue(holder);
         if (pushed) {
-          const envelope = this.read(key, pushed);
+          // One its tags invalidated is read again below, and then led over.
+          const envelope = await this.usable(key, pushed).catch(() => undefined);
           if (envelope) return envelope.value;
         }
         if (Date.now() >= patience.until) return patience.late();
@@ -144,9 +182,14 @@ export class Protocol {
         }
         const kind = (reply[0] as Buffer)[0];
         if (kind === KIND_VALUE) {
-          const envelope = this.read(key, reply[1] as Buffer);
+          let envelope: Envelope | undefined;
+          try {
+            envelope = await this.usable(key, reply[1] as Buffer);
+          } catch (error) {
+            return refresh ? NOTHING : await this.uncached(key, factory, error);
+          }
           if (envelope) return envelope.value;
-          // Re-check at once, asking to lead over the unreadable bytes; a second unusable value is left alone.
+          // Re-check at once, asking to lead over the unusable bytes; a second unusable value is left alone.
           if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined);
           unusable = reply[1] as Buffer;
           continue;
@@ -210,10 +253,10 @@ export class Protocol {
     );
   }
 
-  /** A value found by a script; unreadable bytes are answered by computing without the cache. */
-  found(key: string, bytes: Buffer, factory: Factory<unknown>): Promise<unknown> | unknown {
+  /** A stored value this call may hand out: readable, and valid by its tags now; rejects if their versions cannot be read. */
+  async usable(key: string, bytes: Buffer): Promise<Envelope | undefined> {
     const envelope = this.read(key, bytes);
-    return envelope ? envelope.value : this.uncached(key, factory, undefined);
+    return envelope !== undefined && (await this.tags.valid(envelope.stamp)) ? envelope : undefined;
   }
 
   async uncached(key: string, factory: Factory<unknown>, cause: unknown): Promise<unknown> {
@@ -235,9 +278,9 @@ export class Protocol {
     return undefined;
   }
 
-  encode(key: string, value: unknown, ttl: number, delta: number): Buffer {
+  encode(key: string, value: unknown, ttl: number, delta: number, stamp: Stamp): Buffer {
     try {
-      return this.format.encode(value, Date.now(), ttl, delta);
+      return this.format.encode(value, Date.now(), ttl, delta, stamp);
     } catch (cause) {
       throw new EncodeError(key, cause);
     }

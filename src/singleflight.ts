@@ -8,7 +8,9 @@
  * - a joiner waits for another caller's computation no longer than a caller in another process would:
  *   `joinTimeoutMs` from when it joined or when the computation began, whichever is later; then its own
  *   `onLate(key, context)` answers it, with the context the joiner passed (so a hit allocates nothing for it). Joiners of a flight that is only reading (a hit, a wait with its own deadline)
- *   are not timed.
+ *   are not timed;
+ * - a call never joins a flight that started before something that could invalidate its value was seen
+ *   (a change of one of its tags, a clear(), a loss of the invalidation channel: the Gate says).
  */
 export class Flight<T> {
   /** Callers that joined, in order; created for the first one. */
@@ -16,7 +18,19 @@ export class Flight<T> {
   computingSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
   call!: Promise<T>;
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    /** The gate's clock when the flight started. */
+    readonly since: number,
+    /** The tags its caller stores the value under; undefined: none declared, so any change counts. */
+    readonly tags: readonly string[] | undefined,
+  ) {}
+}
+
+/** What tells whether a flight's value may have been invalidated since it started (tags/versions.ts). */
+export interface Gate {
+  now(): number;
+  unchangedSince(tags: readonly string[] | undefined, since: number): boolean;
 }
 
 interface Joiner<T, C> {
@@ -41,13 +55,17 @@ export class SingleFlight<T, C> {
   constructor(
     private readonly joinTimeoutMs: number,
     private readonly onLate: (key: string, context: C) => Promise<T>,
+    private readonly gate: Gate,
   ) {}
 
-  /** `context`: what `onLate` needs to answer this caller should it join and wait too long. */
-  do(key: string, fn: (flight: Flight<T>) => Promise<T>, context: C): Promise<T> {
+  /**
+   * `context`: what `onLate` needs to answer this caller should it join and wait too long; `tags`: what
+   * the caller's value is stored under.
+   */
+  do(key: string, fn: (flight: Flight<T>) => Promise<T>, context: C, tags?: readonly string[]): Promise<T> {
     const current = this.flights[key];
-    if (current) return this.join(current, context);
-    const flight = new Flight<T>(key);
+    if (current && this.gate.unchangedSince(current.tags, current.since)) return this.join(current, context);
+    const flight = new Flight<T>(key, this.gate.now(), tags);
     const call = fn(flight);
     flight.call = call;
     this.flights[key] = flight;

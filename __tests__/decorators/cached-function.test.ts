@@ -110,7 +110,7 @@ describe('cached(fn)', () => {
     await byEmail(`}profile("a")`);
     expect(await other.peek('a')).toBeUndefined();
     const client = await redis.client();
-    const keys = await client.keys(`${cache.namespace}:*`);
+    const keys = await client.keys(`${cache.namespace}:{*`);
     expect(keys.every((k) => k.startsWith(`${cache.namespace}:{byEmail=`))).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import type { Envelope } from '../envelope';
 
-/** How one call treats a stored value's age: the options ttl, grace, earlyRefresh, the timeouts and forceFresh, resolved. */
+/** How one call treats a stored value: its age (ttl, grace, earlyRefresh, the timeouts, forceFresh), the memory tier and its tags, resolved. */
 export interface Freshness {
   /** How long a value is fresh. */
   readonly ttlMs: number;
@@ -18,6 +18,8 @@ export interface Freshness {
   readonly forceFresh: boolean;
   /** May this call read and fill the memory tier (when the cache has one). */
   readonly l1: boolean;
+  /** The tags a value this call computes is stored under (checked); the epoch is added to every stamp. */
+  readonly tags: readonly string[] | undefined;
 }
 
 export const enum Age {

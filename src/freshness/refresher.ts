@@ -85,7 +85,7 @@ export class Refresher {
     }
     if (kind === KIND_VALUE) {
       // A newer value than the caller's (any value, undefined and null included, is one).
-      const envelope = this.protocol.read(key, reply[1] as Buffer);
+      const envelope = await this.protocol.usable(key, reply[1] as Buffer).catch(() => undefined);
       return envelope ? envelope.value : NOTHING;
     }
     if (kind === KIND_BACKOFF) {

@@ -1,3 +1,4 @@
+import { KEY_MESSAGE } from '../bus/invalidations';
 import { LeaseHeldTooLongError } from '../errors';
 import type { KeyFamily } from '../keys';
 import { isRefusal, type ScriptReply, type Store } from '../store/store';
@@ -72,7 +73,7 @@ export class Lease {
    */
   async commit(bytes: Buffer, keepMs: number): Promise<boolean | undefined> {
     const { family, token } = this;
-    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel, family.backoff], [token, bytes, String(keepMs), this.context.invalidations, this.key]);
+    const step = () => this.context.store.run(this.context.scripts.commit, [family.value, family.lease, family.channel, family.backoff], [token, bytes, String(keepMs), this.context.invalidations, KEY_MESSAGE + this.key]);
     this.context.writing(this.key);
     try {
       const written = (await step()) === 1;
@@ -97,6 +98,15 @@ export class Lease {
     } catch (error) {
       this.endLater(step, error);
     }
+  }
+
+  /**
+   * The value being computed was invalidated meanwhile (one of its tags changed, a clear()): the lease is
+   * given back at once, as delete() would void it, so a waiter takes over; the late result is fenced.
+   */
+  void(): void {
+    this.lose();
+    this.release();
   }
 
   /** Gives the lease back without a value; a waiter then takes over. */

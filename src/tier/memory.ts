@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Envelope } from '../envelope';
-import type { Store } from '../store/store';
+import type { InvalidationChannel } from '../bus/invalidations';
 import { deepFreeze, freezable } from './frozen';
 
 export interface MemorySettings {
@@ -11,19 +10,6 @@ export interface MemorySettings {
   readonly values: 'frozen' | 'copy';
 }
 
-/** How long to wait before subscribing again after a subscription attempt failed. */
-const RESUBSCRIBE_MS = 1_000;
-/** How often the tier sends itself an echo through Redis, to prove its subscription is alive. */
-export const ECHO_MS = 1_000;
-/** A subscription whose echo has not come back for this long is presumed dead: the tier stops answering. */
-export const DEAD_AFTER_MS = 3 * ECHO_MS;
-/**
- * The tier answers only while this process's event loop has polled for I/O within STALL_MS: a loop
- * blocked longer (a long synchronous task, a starved CPU) may have invalidations waiting unread in the
- * subscriber's socket. A pulse every PULSE_MS marks each poll (a setImmediate runs right after one).
- */
-export const STALL_MS = 50;
-const PULSE_MS = 10;
 /** Keys whose latest invalidation is remembered for the fill race; past this, all are forgotten at once. */
 const REMEMBERED_INVALIDATIONS = 10_000;
 /**
@@ -45,19 +31,16 @@ interface Held extends Envelope {
 
 /**
  * The memory tier (L1): stored envelopes kept in this process. Invariants:
- * - it answers only while the namespace's invalidation subscription is trusted: every ECHO_MS the tier
- *   publishes an echo on the channel and must hear it back. The first echo heard after subscribing (or
- *   after a loss) proves the subscription live from the moment it was sent; one missing for
- *   DEAD_AFTER_MS, a failed echo, a dropped or restored subscriber connection, or a command that could
- *   not reach Redis, stops the trust, since invalidations sent meanwhile may be lost. Every write
- *   publishes its key there from the very script that writes (lease/scripts.ts), so a write never lands
- *   without its invalidation;
- * - nor while the event loop has not polled for I/O for STALL_MS: invalidations may be waiting unread;
+ * - it answers only while the namespace's invalidation channel is live (bus/invalidations.ts): trusted,
+ *   and the event loop polling, so every write published before a hit has been read. Every write
+ *   publishes its key there from the very script that writes (lease/scripts.ts);
  * - entries held when trust was lost are suspect: they answer only `lastKnown` (a caller whose Redis
  *   cannot be reached, within grace, as a stale value), and are all dropped when trust comes back;
- * - the fill race: a value read from Redis is kept only if the subscription was proven live before the
- *   read was sent and no invalidation of its key, and no loss, arrived since (`ticket`);
+ * - the fill race: a value read from Redis is kept only if the channel was confirmed before the read
+ *   was sent and no invalidation of its key, and no loss, arrived since (`ticket`);
  * - this process's own writes drop its entry at once, before they resolve;
+ * - an entry carries its tag stamp, judged by the cache at every hit (tags/versions.ts): a tag's
+ *   invalidation needs no index of the entries carrying it;
  * - callers never share a mutable object: a value is shared only deep-frozen (frozen.ts), else each hit
  *   decodes its own copy;
  * - it is bounded by entries and by bytes (lru-cache).
@@ -65,44 +48,36 @@ interface Held extends Envelope {
 export class MemoryTier {
   private readonly lru: LRUCache<string, Held>;
   private readonly share: boolean;
-  /** Bumped by every invalidation seen, every local write, every confirmation and every loss. */
-  private seq = 0;
-  /** Reads sent before this (the latest confirmation) may have missed an invalidation. */
-  private validFrom = Infinity;
   /** Entries are held from before the latest loss: they must go before trust comes back. */
   private suspect = false;
   private readonly invalidatedAt = new Map<string, number>();
   /** Invalidations before this were forgotten: reads sent before it are refused. */
   private floor = 0;
-  private subscribing = false;
-  private retryAt = 0;
-  private readonly echoPrefix = `\0echo:${randomUUID()}:`;
-  /** seq at the moment each echo still unanswered was sent, by echo number. */
-  private readonly echoes = new Map<number, number>();
-  private echoCount = 0;
-  private heardAt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private pulse: NodeJS.Timeout | undefined;
-  /** When this process last polled for I/O, as far as the pulse saw. */
-  private polledAt = Date.now();
-  private readonly polled = (): void => {
-    this.polledAt = Date.now();
-  };
 
   constructor(
     settings: MemorySettings,
-    private readonly store: Store,
-    private readonly channel: string,
+    private readonly channel: InvalidationChannel,
     private readonly decode: (key: string, bytes: Buffer) => Envelope | undefined,
-    private readonly onError: (error: unknown) => void,
   ) {
     this.share = settings.values === 'frozen';
     this.lru = new LRUCache<string, Held>({ max: settings.maxEntries, maxSize: settings.maxBytes, sizeCalculation: (held) => held.size });
+    channel.on({
+      key: (key) => this.invalidated(key),
+      tag: () => undefined,
+      lost: () => {
+        this.suspect = this.lru.size > 0;
+      },
+      // Trust comes back: what was held before the loss may have missed invalidations.
+      restored: () => {
+        if (this.suspect) this.lru.clear();
+        this.suspect = false;
+      },
+    });
   }
 
-  /** The entry of `key`, while the tier can be trusted (`now`: Date.now()). */
+  /** The entry of `key`, while the channel is live (`now`: Date.now()). */
   get(key: string, now: number): Envelope | undefined {
-    if (this.validFrom === Infinity || now - this.polledAt > STALL_MS) return undefined;
+    if (!this.channel.live(now)) return undefined;
     return this.lru.get(key);
   }
 
@@ -124,8 +99,7 @@ export class MemoryTier {
 
   /** Taken before a read is sent; `fill` keeps its result only if nothing could have made it stale since. */
   ticket(): number {
-    if (!this.subscribing && this.validFrom === Infinity && Date.now() >= this.retryAt) this.subscribe();
-    return this.seq;
+    return this.channel.ticket();
   }
 
   /**
@@ -134,12 +108,12 @@ export class MemoryTier {
    */
   fill(key: string, bytes: Buffer, envelope: Envelope, ticket: number): unknown {
     const shared = this.freeze(envelope.value);
-    if (ticket < this.validFrom || ticket < this.floor) return envelope.value;
+    if (!this.channel.confirmedSince(ticket) || ticket < this.floor) return envelope.value;
     const invalidated = this.invalidatedAt.get(key);
     if (invalidated !== undefined && invalidated > ticket) return envelope.value;
     const size = (shared ? 2 : 1) * bytes.length + key.length * 2 + ENTRY_OVERHEAD;
-    const { writtenAt, expiresAt, delta } = envelope;
-    this.lru.set(key, { writtenAt, expiresAt, delta, value: shared ? envelope.value : undefined, bytes: shared ? undefined : bytes, size, answer: undefined });
+    const { writtenAt, expiresAt, delta, stamp } = envelope;
+    this.lru.set(key, { writtenAt, expiresAt, delta, stamp, value: shared ? envelope.value : undefined, bytes: shared ? undefined : bytes, size, answer: undefined });
     return envelope.value;
   }
 
@@ -158,84 +132,25 @@ export class MemoryTier {
 
   /** A write of `key` was seen (published by a script, or made by this process). */
   invalidated(key: string): void {
-    this.seq++;
+    const seq = ++this.channel.seq;
     this.lru.delete(key);
     if (this.invalidatedAt.size >= REMEMBERED_INVALIDATIONS) {
       this.invalidatedAt.clear();
-      this.floor = this.seq;
+      this.floor = seq;
     }
-    this.invalidatedAt.set(key, this.seq);
+    this.invalidatedAt.set(key, seq);
   }
 
-  /**
-   * Invalidations may have been lost (the subscriber connection dropped or came back, an echo went
-   * missing, Redis could not be reached). `resubscribe`: the subscription itself is gone.
-   */
-  lost(resubscribe: boolean): void {
-    this.seq++;
-    this.validFrom = Infinity;
-    this.suspect = this.lru.size > 0;
-    this.echoes.clear();
-    if (resubscribe) this.subscribing = false;
+  /** Every entry goes (clear()): none could be served again. */
+  clear(): void {
+    this.lru.clear();
   }
 
   close(): void {
-    clearInterval(this.timer);
-    clearInterval(this.pulse);
-    this.timer = undefined;
-    this.pulse = undefined;
     this.lru.clear();
-    this.validFrom = Infinity;
   }
 
   get size(): number {
     return this.lru.size;
-  }
-
-  private readonly listener = (message: Buffer): void => {
-    const text = message.toString();
-    if (text.charCodeAt(0) !== 0) return this.invalidated(text);
-    if (!text.startsWith(this.echoPrefix)) return; // another process's echo
-    const sentAt = this.echoes.get(Number(text.slice(this.echoPrefix.length)));
-    if (sentAt === undefined) return;
-    this.echoes.clear();
-    this.heardAt = Date.now();
-    if (this.validFrom !== Infinity) return;
-    // Trust comes back: what was held before the loss may have missed invalidations.
-    if (this.suspect) this.lru.clear();
-    this.suspect = false;
-    this.validFrom = sentAt;
-  };
-
-  /** Sends an echo; and if the last one heard is too old, stops trusting the subscription. */
-  private echo(): void {
-    if (this.validFrom !== Infinity && Date.now() - this.heardAt > DEAD_AFTER_MS) this.lost(false);
-    const n = ++this.echoCount;
-    this.echoes.set(n, ++this.seq);
-    this.store.publish(this.channel, this.echoPrefix + n).catch((error: unknown) => {
-      this.lost(false);
-      this.onError(error);
-    });
-  }
-
-  private subscribe(): void {
-    this.subscribing = true;
-    this.store.listen(this.channel, this.listener).then(
-      () => {
-        if (!this.timer) {
-          this.timer = setInterval(() => this.echo(), ECHO_MS);
-          this.timer.unref();
-          this.pulse = setInterval(() => setImmediate(this.polled), PULSE_MS);
-          this.pulse.unref();
-        }
-        this.heardAt = Date.now();
-        this.echo();
-      },
-      (error: unknown) => {
-        this.subscribing = false;
-        this.retryAt = Date.now() + RESUBSCRIBE_MS;
-        this.onError(error);
-      },
-    );
   }
 }

@@ -1,0 +1,32 @@
+import { InvalidOptionError } from '../errors';
+
+/** Most tags one entry may carry: each is judged at every hit and kept in its value. */
+export const MAX_TAGS = 64;
+/** Longest tag, in characters. */
+export const MAX_TAG_LENGTH = 256;
+
+// With the u flag a well-formed pair is one code point, so only a lone half matches.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Checks the tags of a call, an eviction or an invalidation where they are passed, and returns them
+ * without duplicates. A tag is a non-empty string of at most MAX_TAG_LENGTH characters that does not
+ * start with NUL (reserved for the tags herdless gives itself: the epoch, a cached method's own tag) and
+ * has no lone surrogate (Redis would store it as U+FFFD, and two tags would share one version).
+ * `reserved`: the caller is herdless itself, which may use NUL-prefixed tags.
+ */
+export function checkTags(tags: unknown, option = 'tags', reserved = false): readonly string[] {
+  if (!Array.isArray(tags)) throw new InvalidOptionError(option, tags, "an array of tag strings, e.g. ['product:42', 'catalog']");
+  if (tags.length > MAX_TAGS) throw new InvalidOptionError(option, `${tags.length} tags`, `at most ${MAX_TAGS} tags: each is judged at every hit; group entries under a broader tag instead`);
+  let unique = true;
+  for (let i = 0; i < tags.length; i++) {
+    const tag: unknown = tags[i];
+    if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH) {
+      throw new InvalidOptionError(`${option}[${i}]`, tag, `a non-empty string of at most ${MAX_TAG_LENGTH} characters`);
+    }
+    if (!reserved && tag.charCodeAt(0) === 0) throw new InvalidOptionError(`${option}[${i}]`, tag, 'a tag that does not start with NUL (reserved for herdless\' own tags)');
+    if (LONE_SURROGATE.test(tag)) throw new InvalidOptionError(`${option}[${i}]`, tag, 'a string without lone surrogates (Redis would store them as U+FFFD and two tags would collide)');
+    for (let j = 0; j < i; j++) if (tags[j] === tag) unique = false;
+  }
+  return unique ? (tags as string[]) : [...new Set(tags as string[])];
+}
