@@ -13,7 +13,9 @@ import { readV8At, v8Codec } from './codec/v8';
  *   +8 8  expiresAt  float64, ms since the epoch: the value's logical expiry
  *   +16 8 delta      float64, ms the function took to compute it
  *   +24 2 c          uint16, the number of tags in the stamp (1 or more: the epoch comes first)
- *   then c times:    uint16 length + the tag (UTF-8), uint8 length + its version (ASCII)
+ *   +26 4 h          uint32, FNV-1a of the pairs' bytes: where a reader finds the stamp decoded before
+ *   +30 4 L          uint32, the length of the pairs' bytes
+ *   +34 L pairs      c times: uint16 length + the tag (UTF-8), uint8 length + its version (ASCII)
  *   then             the codec's bytes
  *
  * expiresAt and delta are what stale-while-revalidate and probabilistic early refresh need, so those can
@@ -33,6 +35,8 @@ export interface Envelope {
 export interface Stamp {
   readonly tags: readonly string[];
   readonly versions: readonly string[];
+  /** The versions' generation (tags/versions.ts) in which this stamp was last judged valid. */
+  judged?: number;
 }
 
 /** The tag every entry carries: clear() gives it a new version. Users' tags cannot start with NUL. */
@@ -66,15 +70,16 @@ export class EnvelopeFormat {
   encode(value: unknown, writtenAt: number, ttlMs: number, delta: number, stamp: Stamp): Buffer {
     const body = this.codec.encode(value);
     const { tags, versions } = stamp;
-    let stampBytes = 2;
-    for (let i = 0; i < tags.length; i++) stampBytes += 3 + Buffer.byteLength(tags[i]) + versions[i].length;
-    const out = Buffer.allocUnsafe(this.header.length + TIMES + stampBytes + body.length);
+    let pairs = 0;
+    for (let i = 0; i < tags.length; i++) pairs += 3 + Buffer.byteLength(tags[i]) + versions[i].length;
+    const out = Buffer.allocUnsafe(this.header.length + TIMES + STAMP_HEAD + pairs + body.length);
     this.header.copy(out, 0);
     let at = this.header.length;
     at = out.writeDoubleLE(writtenAt, at);
     at = out.writeDoubleLE(writtenAt + ttlMs, at);
     at = out.writeDoubleLE(delta, at);
-    at = out.writeUInt16LE(tags.length, at);
+    const head = at;
+    at += STAMP_HEAD;
     for (let i = 0; i < tags.length; i++) {
       const length = out.write(tags[i], at + 2, 'utf8');
       out.writeUInt16LE(length, at);
@@ -82,8 +87,32 @@ export class EnvelopeFormat {
       at = out.writeUInt8(versions[i].length, at);
       at += out.write(versions[i], at, 'latin1');
     }
+    out.writeUInt16LE(tags.length, head);
+    out.writeUInt32LE(fnv(out, head + STAMP_HEAD, at), head + 2);
+    out.writeUInt32LE(pairs, head + 6);
     body.copy(out, at);
     return out;
+  }
+
+  // Decoding a stamp's strings costs more than the rest of the header (5 tags: about half as much as a
+  // small value). Values of one namespace share few stamps (every untagged one has the same), so each is
+  // decoded once and found again by the hash its writer stored, then checked against its bytes (one
+  // memcmp): a hit allocates nothing for its stamp. A wrong hash only costs a decode.
+  private readonly stamps = new Map<number, Known>();
+
+  /** The stamp of the pairs at [start, end), `count` of them, hashed `hash`; undefined if malformed. */
+  private stampOf(bytes: Buffer, start: number, end: number, count: number, hash: number): Stamp | undefined {
+    const length = end - start;
+    for (let known = this.stamps.get(hash); known !== undefined; known = known.next) {
+      if (known.raw.length === length && bytes.compare(known.raw, 0, length, start, end) === 0) return known.stamp;
+    }
+    const stamp = decodeStamp(bytes, start, end, count);
+    if (stamp === undefined) return undefined;
+    if (this.stamps.size >= REMEMBERED_STAMPS) this.stamps.clear();
+    const next = this.stamps.get(hash);
+    // A chain only grows with stamps of one hash; a long one is a hash that does not spread (or a forged one).
+    this.stamps.set(hash, { raw: Buffer.from(bytes.subarray(start, end)), stamp, next: next && next.depth < 8 ? next : undefined, depth: (next?.depth ?? 0) + 1 });
+    return stamp;
   }
 
   /** Returns undefined for bytes this cache did not write (another format version, another codec). */
@@ -93,32 +122,61 @@ export class EnvelopeFormat {
     if (bytes.length < start + TIMES) return undefined;
     // A few bytes compared here cost less than Buffer.compare's call into C++ (this runs on every hit).
     for (let i = 0; i < start; i++) if (bytes[i] !== header[i]) return undefined;
-    const count = bytes.length < start + TIMES + 2 ? 0 : bytes.readUInt16LE(start + TIMES);
-    if (count === 0) return undefined;
-    const tags: string[] = new Array(count);
-    const versions: string[] = new Array(count);
-    let at = start + TIMES + 2;
-    for (let i = 0; i < count; i++) {
-      if (at + 2 > bytes.length) return undefined;
-      const length = bytes.readUInt16LE(at);
-      at += 2;
-      // The epoch, which every value carries, costs no string.
-      tags[i] = length === 1 && bytes[at] === 0 ? EPOCH : bytes.toString('utf8', at, at + length);
-      at += length;
-      if (at + 1 > bytes.length) return undefined;
-      const size = bytes[at++];
-      if (at + size > bytes.length) return undefined;
-      versions[i] = bytes.toString('latin1', at, at + size);
-      at += size;
-    }
+    const head = start + TIMES;
+    if (bytes.length < head + STAMP_HEAD) return undefined;
+    const end = head + STAMP_HEAD + bytes.readUInt32LE(head + 6);
+    if (end > bytes.length) return undefined;
+    const stamp = this.stampOf(bytes, head + STAMP_HEAD, end, bytes.readUInt16LE(head), bytes.readUInt32LE(head + 2));
+    if (stamp === undefined) return undefined;
     return {
       writtenAt: bytes.readDoubleLE(start),
       expiresAt: bytes.readDoubleLE(start + 8),
       delta: bytes.readDoubleLE(start + 16),
-      stamp: { tags, versions },
-      value: this.readAt(bytes, at),
+      stamp,
+      value: this.readAt(bytes, end),
     };
   }
+}
+
+/** A stamp decoded before: its pairs' bytes, and the next one of the same hash. */
+interface Known {
+  readonly raw: Buffer;
+  readonly stamp: Stamp;
+  readonly next: Known | undefined;
+  readonly depth: number;
+}
+
+/** The stamp's head: count, hash, length. */
+const STAMP_HEAD = 10;
+
+function fnv(bytes: Buffer, start: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
+  return hash >>> 0;
+}
+
+/** Stamps whose decoding is remembered, by their bytes; past this, all are forgotten at once. */
+const REMEMBERED_STAMPS = 10_000;
+
+function decodeStamp(bytes: Buffer, start: number, end: number, count: number): Stamp | undefined {
+  if (count === 0) return undefined;
+  const tags: string[] = new Array(count);
+  const versions: string[] = new Array(count);
+  let at = start;
+  for (let i = 0; i < count; i++) {
+    if (at + 2 > end) return undefined;
+    const length = bytes.readUInt16LE(at);
+    at += 2;
+    if (at + length + 1 > end) return undefined;
+    tags[i] = length === 1 && bytes[at] === 0 ? EPOCH : bytes.toString('utf8', at, at + length);
+    at += length;
+    const size = bytes[at++];
+    if (at + size > end) return undefined;
+    versions[i] = bytes.toString('latin1', at, at + size);
+    at += size;
+  }
+  if (at !== end || tags[0] !== EPOCH) return undefined;
+  return { tags: Object.freeze(tags), versions: Object.freeze(versions), judged: -1 };
 }
 
 /** The built-in codecs read their bytes in place; any other codec is given a view of just its bytes. */

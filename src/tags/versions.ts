@@ -49,6 +49,8 @@ export class VersionBook {
   private anyChangeAt = 0;
   private lostAt = 0;
   private batch: Map<string, Pending> | undefined;
+  /** Bumped whenever a kept version changes, appears or goes: a stamp judged valid in this generation still is. */
+  private generation = 0;
   private readonly watchers = new Set<Watcher>();
   /** Called when the epoch changes (a clear() here or anywhere): the memory tier drops everything. */
   onCleared: () => void = () => undefined;
@@ -64,15 +66,21 @@ export class VersionBook {
       lost: () => {
         this.lostAt = this.channel.seq;
       },
-      restored: () => this.known.clear(),
+      restored: () => {
+        this.generation++;
+        this.known.clear();
+      },
     });
   }
 
   /** The stamp's verdict from what is kept: true valid; undefined when Redis must tell (`confirm`). */
   judge(stamp: Stamp): true | undefined {
     if (!this.channel.trusted) return undefined;
+    // Decoded stamps are shared by every value that has the same one (envelope.ts): judged once per generation.
+    if (stamp.judged === this.generation) return true;
     const { tags, versions } = stamp;
     for (let i = 0; i < tags.length; i++) if (this.known.get(tags[i]) !== versions[i]) return undefined;
+    stamp.judged = this.generation;
     return true;
   }
 
@@ -156,6 +164,7 @@ export class VersionBook {
       this.floor = seq;
     }
     this.changedAt.set(tag, seq);
+    this.generation++;
     if (version === undefined) this.known.delete(tag);
     else this.keep(tag, version);
     for (const watcher of this.watchers) {
@@ -168,6 +177,8 @@ export class VersionBook {
   }
 
   private keep(tag: string, version: string): void {
+    if (this.known.get(tag) === version) return;
+    this.generation++;
     if (this.known.size >= KNOWN_TAGS) this.known.clear();
     this.known.set(tag, version);
   }
