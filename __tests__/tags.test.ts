@@ -194,6 +194,52 @@ describe('invalidateTags', () => {
     expect(await after).toBe('v2');
   });
 
+  test('forceFresh: a forced call after invalidateTags resolved never joins a forced computation from before it', async () => {
+    const [c] = fleet(1);
+    await settled(c, await seeded(c));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let runs = 0;
+    const fn = async () => {
+      const run = ++runs;
+      if (run === 1) await gate;
+      return `v${run}`;
+    };
+    const before = c.getOrSet('k', fn, { tags: ['t'], forceFresh: true });
+    await until(() => runs === 1, 'the function to start');
+    await c.invalidateTags(['t']);
+    const after = c.getOrSet('k', fn, { tags: ['t'], forceFresh: true });
+    release();
+    expect(await before).toBe('v1');
+    expect(await after).toBe('v2');
+  });
+
+  test('a leader that did not hear of the invalidation (its message lost) does not write its result: the versions taken before it ran are checked in Redis', async () => {
+    const [leader, reader] = fleet(2);
+    await settled(leader, await seeded(leader));
+    const fenced: string[] = [];
+    leader.on('fence', (key) => fenced.push(key));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const leading = leader.getOrSet('k', async () => {
+      await gate;
+      return 'read before the change';
+    }, { tags: ['t'] });
+    await until(async () => (await admin.exists(`${leader.namespace}:{k}:lease`)) === 1, 'the lease');
+    // In one round trip: every subscriber is killed, then the tag changes: its message is lost for sure.
+    const { bumpVersion } = await import('../src/tags/scripts');
+    await Promise.all([
+      admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
+      admin.eval(bumpVersion.source, { keys: [`${leader.namespace}:tag:{t}`], arguments: ['changed', `${leader.namespace}:invalidations`, 'tchanged\nt'] }),
+    ]);
+    await sleep(200); // the leader's channel is trusted again by now, without having heard of it
+    release();
+    expect(await leading).toBe('read before the change');
+    expect(fenced).toEqual(['k']);
+    expect(await admin.exists(`${leader.namespace}:{k}:v`)).toBe(0);
+    expect(await reader.getOrSet('k', async () => 'read after the change', { tags: ['t'] })).toBe('read after the change');
+  });
+
   test('set() stores tags too; get() and cache hits never return an invalidated value', async () => {
     const [a, b] = fleet(2);
     await a.set('k', 'written', { tags: ['t'] });
@@ -289,7 +335,9 @@ describe('the invalidation channel lost', () => {
   test('a cache whose subscription is killed while a tag is invalidated never serves the invalidated value', async () => {
     const [writer, reader] = fleet(2, { l1: true });
     await reader.getOrSet('k', () => 'v1', { tags: ['t'] });
+    await reader.getOrSet('k2', () => 'k2 v1', { tags: ['t'] });
     await settled(reader, 'k');
+    await reader.getOrSet('k2', () => 'never', { tags: ['t'] });
     await settled(writer, 'k');
     // In one round trip: every subscriber connection is killed, then the tag is invalidated, so the
     // reader's message is lost for sure.
@@ -300,8 +348,10 @@ describe('the invalidation channel lost', () => {
     ]);
     await sleep(100); // the connection's close reaches the reader (as a lost message would not)
     for (let i = 0; i < 20; i++) expect(await reader.getOrSet('k', () => 'v2', { tags: ['t'] })).toBe('v2');
-    // Caching resumes: once trusted again, hits cost one GET (or nothing, from memory).
+    // Once trusted again, what was known before the loss is not trusted: k2, untouched meanwhile, is judged anew.
     await settled(reader, 'k');
+    expect(await reader.getOrSet('k2', () => 'k2 v2', { tags: ['t'] })).toBe('k2 v2');
+    // Caching resumes: hits cost one GET (or nothing, from memory).
     await reader.getOrSet('k', () => 'never', { tags: ['t'] });
     const used = tally(await monitor.record(admin, () => reader.getOrSet('k', () => 'never', { tags: ['t'] })));
     expect(used.evalsha ?? 0).toBe(0);
@@ -316,6 +366,40 @@ describe('the invalidation channel lost', () => {
     const used = tally(await monitor.record(admin, () => Promise.all(Array.from({ length: 20 }, (_, i) => c.getOrSet(i % 2 ? 'k' : 'k', () => 'never', { tags: ['a', 'b'] })))));
     // One GET (the flight), and one version read per name: the epoch, a and b.
     expect(used).toEqual({ get: 1, evalsha: 3 });
+  });
+});
+
+describe('Redis unreachable', () => {
+  test('the memory tier never answers an entry this process heard was invalidated, even within grace', async () => {
+    const own = await startRedis();
+    try {
+      const made = () => {
+        const c = createCache({ redis: { url: own.url }, namespace: 'down', l1: true, ttl: 60_000, grace: 60_000, commandTimeout: 300 });
+        c.on('error', () => undefined);
+        caches.push(c);
+        return c;
+      };
+      const [reader, writer] = [made(), made()];
+      await reader.getOrSet('tagged', () => 'v1', { tags: ['t'] });
+      await reader.getOrSet('other', () => 'o1', { tags: ['u'] });
+      await settled(reader, 'tagged');
+      await settled(writer, 'tagged');
+      // Both read again now that the channel is trusted: kept in memory.
+      const tiers: string[] = [];
+      reader.on('hit', (_key, tier) => tiers.push(tier));
+      await reader.getOrSet('other', () => 'never', { tags: ['u'] });
+      await reader.getOrSet('other', () => 'never', { tags: ['u'] });
+      expect(tiers.at(-1)).toBe('memory');
+      await writer.invalidateTags(['t']);
+      await sleep(50); // the message reaches the reader
+      await own.stop();
+      await sleep(200);
+      // Served from memory as stale: 'other' (nothing said it changed); never 'tagged'.
+      expect(await reader.getOrSet('other', () => 'computed', { tags: ['u'] })).toBe('o1');
+      expect(await reader.getOrSet('tagged', () => 'computed', { tags: ['t'] })).toBe('computed');
+    } finally {
+      await own.stop().catch(() => undefined);
+    }
   });
 });
 

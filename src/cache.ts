@@ -119,6 +119,7 @@ export class Cache extends EventEmitter {
     this.store.onSubscriptionsLost = (resubscribe) => {
       waker.lost(resubscribe);
       channel.lost(resubscribe);
+      channel.recheck();
     };
     const late = (key: string, factory: Factory<unknown>) => this.protocol.waitedTooLong(key, factory);
     this.flights = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
@@ -310,7 +311,8 @@ export class Cache extends EventEmitter {
   private unreachable(memory: MemoryTier, key: string, factory: Factory<unknown>, policy: Freshness, error: unknown): Promise<unknown> {
     if (!isErrorReply(error)) this.channel.lost(false);
     const held = policy.graceMs > 0 ? memory.lastKnown(key) : undefined;
-    if (held !== undefined && judge(held, Date.now(), policy) !== Age.Gone) {
+    // Its tags cannot be judged without Redis; one this process has heard was invalidated is not served.
+    if (held !== undefined && !this.tags.contradicts(held.stamp) && judge(held, Date.now(), policy) !== Age.Gone) {
       const answer = memory.answer(held);
       if (answer !== undefined) {
         this.fault(error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`answering '${key}' from memory, as a stale value: ${(error as Error)?.message ?? error}`, error), key);

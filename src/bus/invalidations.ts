@@ -15,6 +15,8 @@ export const DEAD_AFTER_MS = 3 * ECHO_MS;
  */
 export const STALL_MS = 50;
 const PULSE_MS = 10;
+/** After the subscriber connection's events, how soon the channel echoes to win trust back. */
+const RECHECK_MS = 20;
 
 /*
  * What travels on the namespace's invalidation channel. The first character says what it is:
@@ -65,6 +67,7 @@ export class InvalidationChannel {
   private heardAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private pulse: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
   private readonly listeners: InvalidationListener[] = [];
   /** When this process last polled for I/O, as far as the pulse saw. */
   private polledAt = Date.now();
@@ -115,7 +118,23 @@ export class InvalidationChannel {
     for (const listener of this.listeners) listener.lost();
   }
 
+  /**
+   * The subscriber connection dropped or came back: echo again shortly rather than at the next tick, so
+   * trust returns within a round trip of the subscription's return instead of up to ECHO_MS later. Only
+   * the store's events call this (at most one pending), never a failed echo, so a dead server is not
+   * polled faster.
+   */
+  recheck(): void {
+    if (this.soon !== undefined || this.timer === undefined) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      if (this.timer !== undefined) this.echo();
+    }, RECHECK_MS);
+    this.soon.unref();
+  }
+
   close(): void {
+    clearTimeout(this.soon);
     clearInterval(this.timer);
     clearInterval(this.pulse);
     this.timer = undefined;

@@ -84,6 +84,16 @@ export class VersionBook {
     return true;
   }
 
+  /** A version kept here, trusted or not, differs from the stamp's: whatever Redis says, the value is invalid. */
+  contradicts(stamp: Stamp): boolean {
+    const { tags, versions } = stamp;
+    for (let i = 0; i < tags.length; i++) {
+      const kept = this.known.get(tags[i]);
+      if (kept !== undefined && kept !== versions[i]) return true;
+    }
+    return false;
+  }
+
   /** The stamp's verdict from the versions Redis holds now. */
   async confirm(stamp: Stamp): Promise<boolean> {
     const current = await Promise.all(stamp.tags.map((tag) => this.read(tag)));
