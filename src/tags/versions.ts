@@ -33,7 +33,7 @@ interface Watcher {
  * - a kept version is trusted only while the channel is: it was read after the channel's latest
  *   confirmation and no change of that tag arrived after the read was sent (the read race). Otherwise,
  *   or when a kept version differs from the stamp's (this process may have heard of a change later than
- *   the writer), the versions are read from Redis: once per tag per microtask, pipelined per node;
+ *   the writer), the versions are read from Redis: once per tag per turn of the event loop, pipelined per node;
  * - when the channel's trust comes back every kept version is dropped: each is read once again;
  * - every change this process makes or hears is recorded (`unchangedSince`), so a call that starts
  *   after it never joins a flight that began before it; and a lease computing under an older version is
@@ -49,6 +49,8 @@ export class VersionBook {
   private anyChangeAt = 0;
   private lostAt = 0;
   private batch: Map<string, Pending> | undefined;
+  /** Reads sent and not answered yet, by tag. */
+  private readonly flying = new Map<string, Promise<string>>();
   /** Bumped whenever a kept version changes, appears or goes: a stamp judged valid in this generation still is. */
   private generation = 0;
   private readonly watchers = new Set<Watcher>();
@@ -62,7 +64,7 @@ export class VersionBook {
   ) {
     channel.on({
       key: () => undefined,
-      tag: (tag, version) => this.changed(tag, version),
+      tag: (tag, version) => this.changed(tag, version, false),
       lost: () => {
         this.lostAt = this.channel.seq;
       },
@@ -96,7 +98,7 @@ export class VersionBook {
 
   /** The stamp's verdict from the versions Redis holds now. */
   async confirm(stamp: Stamp): Promise<boolean> {
-    const current = await Promise.all(stamp.tags.map((tag) => this.read(tag)));
+    const current = await Promise.all(stamp.tags.map((tag) => this.read(tag, false)));
     for (let i = 0; i < current.length; i++) if (current[i] !== stamp.versions[i]) return false;
     return true;
   }
@@ -116,7 +118,7 @@ export class VersionBook {
       const kept = trusted ? this.known.get(names[i]) : undefined;
       if (kept !== undefined) versions[i] = kept;
       else {
-        versions[i] = this.read(names[i]);
+        versions[i] = this.read(names[i], true);
         reading = true;
       }
     }
@@ -133,10 +135,10 @@ export class VersionBook {
           await this.store.run(bumpVersion, [this.keys.tag(tag)], [version, this.channel.name, `t${version}\n${tag}`]);
         } catch (error) {
           // It may have landed all the same: forget the version kept, so the next judgement asks Redis.
-          this.changed(tag, undefined);
+          this.changed(tag, undefined, true);
           throw error;
         }
-        this.changed(tag, version);
+        this.changed(tag, version, true);
       }),
     );
   }
@@ -165,8 +167,12 @@ export class VersionBook {
     return () => this.watchers.delete(watcher);
   }
 
-  /** A tag changed: to `version`, or (a failed invalidation) to a version not known here. */
-  private changed(tag: string, version: string | undefined): void {
+  /**
+   * A tag changed: to `version`, or (a failed invalidation) to a version not known here. A message about
+   * a tag this process does not use is not kept (`local`: this process made the change): every process
+   * hears every invalidation of the namespace, and would otherwise keep them all.
+   */
+  private changed(tag: string, version: string | undefined, local: boolean): void {
     const seq = ++this.channel.seq;
     this.anyChangeAt = seq;
     if (this.changedAt.size >= REMEMBERED_CHANGES) {
@@ -175,7 +181,7 @@ export class VersionBook {
     }
     this.changedAt.set(tag, seq);
     this.generation++;
-    if (version === undefined) this.known.delete(tag);
+    if (version === undefined || !(local || this.known.has(tag))) this.known.delete(tag);
     else this.keep(tag, version);
     for (const watcher of this.watchers) {
       if (watcher.tags.includes(tag)) {
@@ -193,13 +199,22 @@ export class VersionBook {
     this.known.set(tag, version);
   }
 
-  /** The version Redis holds for `tag`; reads asked for in one microtask go out together, one per tag. */
-  private read(tag: string): Promise<string> {
+  /**
+   * The version Redis holds for `tag`. Reads asked for before the event loop's next turn go out together,
+   * one per tag (a burst's calls arrive over many microtasks, one socket read at a time). `mayJoin`: a
+   * read already sent will do. Only a capture may join: a version read a little earlier makes its value
+   * judged invalid sooner, never valid longer; a judgement needs a read sent after its call began.
+   */
+  private read(tag: string, mayJoin: boolean): Promise<string> {
+    if (mayJoin) {
+      const flying = this.flying.get(tag);
+      if (flying !== undefined) return flying;
+    }
     let batch = this.batch;
     if (batch === undefined) {
       const started = new Map<string, Pending>();
       batch = this.batch = started;
-      queueMicrotask(() => this.flush(started));
+      setImmediate(() => this.flush(started));
     }
     let pending = batch.get(tag);
     if (pending === undefined) {
@@ -221,8 +236,13 @@ export class VersionBook {
     const ticket = this.channel.ticket();
     for (const [tag, pending] of batch) {
       const key = this.keys.tag(tag);
+      this.flying.set(tag, pending.promise);
+      const landed = () => {
+        if (this.flying.get(tag) === pending.promise) this.flying.delete(tag);
+      };
       this.store.run(readVersion, [key], [newVersion()]).then(
         (reply) => {
+          landed();
           const version = Buffer.isBuffer(reply) ? reply.toString('latin1') : '';
           if (version.length === 0 || version.length > 255) {
             pending.reject(new RedisUnavailableError(`the tag version at '${key}' was not written by herdless (${version.length} bytes); delete the key, which invalidates the tag`));
@@ -231,7 +251,10 @@ export class VersionBook {
           if (this.channel.confirmedSince(ticket) && ticket >= this.floor && (this.changedAt.get(tag) ?? 0) <= ticket) this.keep(tag, version);
           pending.resolve(version);
         },
-        (error: unknown) => pending.reject(error),
+        (error: unknown) => {
+          landed();
+          pending.reject(error);
+        },
       );
     }
   }
