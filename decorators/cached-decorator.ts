@@ -17,23 +17,26 @@ type Instance<T> = unknown extends T ? object : T;
  * The type of what @Cached(...) returns, for both TypeScript modes. It accepts only instance methods that
  * return a promise: a cached method always returns one, so a synchronous signature would mislead its
  * callers (declare it `async`, or its return type `Promise<T>`). Getters, fields and static methods are
- * refused by the type checker as they are at runtime. A key function's parameters must fit the method's
- * leading parameters (`[...A, ...any[]]`), so it may ignore trailing ones. One signature serves both
- * modes, and a mistake is reported as the type of its first parameter: a sentence saying what to change.
+ * refused by the type checker as they are at runtime. A key function's parameters (`A`) and a tags
+ * function's (`G`) must fit the method's leading parameters (`[...A, ...any[]]`), so they may ignore
+ * trailing ones. One signature serves both modes, and a mistake is reported as the type of its first
+ * parameter: a sentence saying what to change.
  */
-export interface CachedMethodDecorator<A extends unknown[], T = unknown> {
+export interface CachedMethodDecorator<A extends unknown[], T = unknown, G extends unknown[] = any[]> {
   /** Standard decorators pass (value, context); experimentalDecorators (prototype or constructor, key, descriptor), or (class). */
-  <V, C = undefined, D = undefined>(value: Checked<V, CachedMistake<Member<V, C, D>, A, T>>, context?: C, descriptor?: D): void;
+  <V, C = undefined, D = undefined>(value: Checked<V, CachedMistake<Member<V, C, D>, A, T, G>>, context?: C, descriptor?: D): void;
 }
 
 // The first thing wrong with caching this member, or never.
-type CachedMistake<M, A extends unknown[], T> =
+type CachedMistake<M, A extends unknown[], T, G extends unknown[]> =
   M extends { kind: 'method'; method: infer F; instance: infer This }
     ? F extends (...args: any) => Promise<unknown>
       ? F extends (...args: [...A, ...any[]]) => unknown
-        ? This extends Instance<T>
-          ? never
-          : Mistake<"@Cached's instanceKey must take an instance of the class that declares the method">
+        ? F extends (...args: [...G, ...any[]]) => unknown
+          ? This extends Instance<T>
+            ? never
+            : Mistake<"@Cached's instanceKey must take an instance of the class that declares the method">
+          : Mistake<"@Cached's tags function must take the method's leading parameters, with the same types">
         : Mistake<"@Cached's key function must take the method's leading parameters, with the same types">
       : Mistake<'@Cached must decorate an async method (returning a Promise): declare it async, or its return type Promise<T>'>
     : Placement<
@@ -47,13 +50,16 @@ type CachedMistake<M, A extends unknown[], T> =
       >;
 
 // Every one-argument form is one signature (options or a ttl), so a mistake in it is reported where it is
-// written (at `ttl: 'soon'`), not as "no overload matches".
+// written (at `ttl: 'soon'`), not as "no overload matches". The key and tags functions' parameters are
+// inferred apart (A, G), so a mistake in either names its own option.
 /**
  * Caches an async method: each distinct argument list is computed once across every process sharing the
- * cache. Forms: @Cached(), @Cached(ttl), @Cached(ttl, key), @Cached({ ttl, key, cache, version, ... }).
+ * cache. Forms: @Cached(), @Cached(ttl), @Cached(ttl, key), @Cached({ ttl, key, tags, cache, version, ... }).
  * A method that returns a plain value at runtime still returns a promise once decorated.
  */
-export function Cached<A extends unknown[] = any[], T = unknown>(options?: CachedMethodOptions<A, T> | Duration): CachedMethodDecorator<A, NoInfer<T>>;
+export function Cached<A extends unknown[] = any[], T = unknown, G extends unknown[] = any[]>(
+  options?: CachedMethodOptions<A, T, G> | Duration,
+): CachedMethodDecorator<A, NoInfer<T>, G>;
 export function Cached<A extends unknown[] = any[]>(ttl: Duration, key: string | KeyFunction<A> | undefined): CachedMethodDecorator<A>;
 /**
  * `@Cached` written without parentheses: the decorator is then Cached itself, applied to the member. This

@@ -5,7 +5,7 @@ import { getDefaultCache } from './default-cache';
 import { NoCacheError } from './errors';
 import { formatHead } from './key-format';
 import { checkedAt, FUNCTION_OPTIONS, located, normalize, type CachedFunctionOptions, type Normalized } from './options';
-import { callCached, evictCached, link, peekCached, redisKey, type Target } from './target';
+import { callCached, evictCached, fixedTags, link, peekCached, redisKey, type Target } from './target';
 
 /** A cached function: same parameters, always a promise, plus helpers that use the key a call would use. */
 export interface CachedFunction<A extends unknown[], R> {
@@ -61,9 +61,11 @@ function nameOf(fn: Function, options: unknown): string {
 
 class FunctionTarget implements Target {
   private readonly formatted: string;
+  private readonly fixed: readonly string[];
 
   constructor(private readonly name: string, readonly options: Normalized) {
     this.formatted = formatHead({ namespace: options.namespace, name, version: options.version });
+    this.fixed = fixedTags(this.formatted, options);
   }
 
   label(): string {
@@ -72,6 +74,14 @@ class FunctionTarget implements Target {
 
   head(): string {
     return this.formatted;
+  }
+
+  ownTag(): string {
+    return this.fixed[0];
+  }
+
+  tags(): readonly string[] {
+    return this.fixed;
   }
 
   cache(): Cache {

@@ -13,13 +13,17 @@ export class DecoratorUsageError extends HerdlessError {
 
 /** No cache was given by the options, by @CacheConfig or by setDefaultCache(). Thrown at the first call. */
 export class NoCacheError extends HerdlessError {
-  /** 'UserService.getUser' for a method, the function's name for cached(fn). */
+  /** 'UserService.getUser' for a method, the function's name for cached(fn), the method for @CacheEvict's tags. */
   readonly target: string;
-  constructor(target: string, isMethod: boolean) {
+  /** `isMethod` 'evict': a @CacheEvict with tags only, whose cache is the class's or the default one. */
+  constructor(target: string, isMethod: boolean | 'evict') {
     super(
       'ERR_HERDLESS_NO_CACHE',
-      `herdless: ${target} has no cache to use; pass { cache } to ${isMethod ? '@Cached' : 'cached()'}` +
-        `${isMethod ? ', put @CacheConfig({ cache }) on the class,' : ''} or call setDefaultCache(createCache(...)) at startup`,
+      isMethod === 'evict'
+        ? `herdless: ${target} has no cache to invalidate its @CacheEvict tags in; put @CacheConfig({ cache }) on the class, ` +
+            `name the @Cached methods whose cache to use with method, or call setDefaultCache(createCache(...)) at startup`
+        : `herdless: ${target} has no cache to use; pass { cache } to ${isMethod ? '@Cached' : 'cached()'}` +
+            `${isMethod ? ', put @CacheConfig({ cache }) on the class,' : ''} or call setDefaultCache(createCache(...)) at startup`,
     );
     this.target = target;
   }

@@ -1,3 +1,4 @@
+import { INVALIDATE } from '../src/cache';
 import { DecoratorUsageError } from './errors';
 import { evictCached, peekCached, redisKey, targetOf, type Target } from './target';
 
@@ -21,6 +22,25 @@ export function invalidate(first: unknown, ...rest: unknown[]): Promise<boolean>
   });
 }
 
+/**
+ * Invalidates every entry of a cached method or cached() function: every argument list, every instance
+ * (instanceKey included), in every process, in one write, whatever the number of entries (each carries
+ * the function's own tag). Computations in flight are voided too. Entries of other methods, and of
+ * functions with another name, version or namespace, are untouched.
+ */
+export function invalidateAll(method: (...args: any[]) => Promise<unknown>): Promise<void>;
+export function invalidateAll<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K): Promise<void>;
+export function invalidateAll(first: unknown, ...rest: unknown[]): Promise<void> {
+  return settle(() => {
+    const usage = "invalidateAll(service.getUser) or invalidateAll(service, 'getUser')";
+    const { target, self, args } = resolve('invalidateAll', first, rest, usage);
+    if (args.length > 0) {
+      throw new DecoratorUsageError(`invalidateAll() invalidates every entry of ${target.label(self)} and takes no arguments; for one argument list use invalidate(): ${usage}`);
+    }
+    return target.cache(self)[INVALIDATE]([target.ownTag(self)], true);
+  });
+}
+
 /** The cached value for these arguments, or undefined; never runs the method. */
 export function peek<A extends unknown[], R>(method: (...args: A) => Promise<R>, ...args: A): Promise<R | undefined>;
 export function peek<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): Promise<ResultOf<T[K]> | undefined>;
@@ -39,13 +59,17 @@ export function keyOf(first: unknown, ...rest: unknown[]): string {
   return redisKey(target, self, args);
 }
 
-function resolve(helper: string, first: unknown, rest: unknown[]): { target: Target; self: unknown; args: unknown[] } {
+function resolve(
+  helper: string,
+  first: unknown,
+  rest: unknown[],
+  usage = `${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`,
+): { target: Target; self: unknown; args: unknown[] } {
   if (typeof first === 'function') {
     const target = targetOf(first);
     if (target) return { target, self: undefined, args: rest };
     throw new DecoratorUsageError(
-      `${helper}() needs a function made by cached() or a @Cached method (${first.name || 'an anonymous function'} is neither; a bound or re-wrapped method is not recognised): ` +
-        `${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`,
+      `${helper}() needs a function made by cached() or a @Cached method (${first.name || 'an anonymous function'} is neither; a bound or re-wrapped method is not recognised): ${usage}`,
     );
   }
   if (first !== null && typeof first === 'object' && (typeof rest[0] === 'string' || typeof rest[0] === 'symbol')) {
@@ -54,7 +78,7 @@ function resolve(helper: string, first: unknown, rest: unknown[]): { target: Tar
     if (target) return { target, self: first, args: rest.slice(1) };
     throw new DecoratorUsageError(`${helper}(): '${String(name)}' is not a @Cached method of ${first.constructor?.name ?? 'this object'}`);
   }
-  throw new DecoratorUsageError(`${helper}() takes a cached function and its arguments, or an instance, a method name and its arguments: ${helper}(service.getUser, id) or ${helper}(service, 'getUser', id)`);
+  throw new DecoratorUsageError(`${helper}() takes a cached function and its arguments, or an instance, a method name and its arguments: ${usage}`);
 }
 
 // A mistake in the arguments rejects like every other failure of these helpers, rather than throwing.

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MAX_TAG_LENGTH } from '../src/tags/check';
 import { escapeCustom, escapeLabel, escapeName } from './escape';
 
 /*
@@ -60,4 +61,15 @@ function fit(key: string): string {
   const last = key.charCodeAt(cut - 1);
   if (last >= 0xd800 && last <= 0xdbff) cut--;
   return key.slice(0, cut) + '~' + createHash('sha256').update(key, 'utf8').digest('base64url');
+}
+
+/**
+ * The tag every entry of one cached function or method carries, for invalidateAll(): NUL (reserved for
+ * herdless, so no user tag can equal it) and the head without its instance part, so the entries of every
+ * instance and argument list share it. A head too long for a tag is replaced by '~' and its SHA-256 (base64url).
+ */
+export function headTag(head: string): string {
+  const tag = '\0' + head;
+  // '~' never appears in an escaped head, so a hashed tag never equals an unhashed one.
+  return tag.length <= MAX_TAG_LENGTH ? tag : '\0~' + createHash('sha256').update(head, 'utf8').digest('base64url');
 }

@@ -7,7 +7,7 @@ import { DecoratorUsageError, NoCacheError } from './errors';
 import { formatHead, formatInstance } from './key-format';
 import type { Normalized } from './options';
 import { metadataSymbol } from './polyfill';
-import type { Target } from './target';
+import { fixedTags, type Target } from './target';
 
 /** How to find the class that declares a method: known at once in legacy mode, found from an instance in standard mode. */
 export interface Declaration {
@@ -25,7 +25,7 @@ export interface Declaration {
  */
 export class MethodTarget implements Target {
   private owner: Function | undefined;
-  private fixed: { head: string; label: string; cache?: Cache; call?: CallOptions } | undefined;
+  private fixed: { head: string; label: string; tags: readonly string[]; cache?: Cache; call?: CallOptions } | undefined;
 
   constructor(
     /** The property the method is installed under on the prototype. */
@@ -65,6 +65,15 @@ export class MethodTarget implements Target {
     return head + formatInstance(String(instance));
   }
 
+  /** From the head without the instance part: every instance's entries share it. */
+  ownTag(self?: unknown): string {
+    return this.settled(self).tags[0];
+  }
+
+  tags(self?: unknown): readonly string[] {
+    return this.settled(self).tags;
+  }
+
   cache(self?: unknown): Cache {
     if (this.options.cache) return this.options.cache;
     const fixed = this.settled(self);
@@ -91,9 +100,11 @@ export class MethodTarget implements Target {
     const className = this.className(owner);
     const inherited = classFreshness(config);
     const call = inherited || this.options.call ? Object.freeze({ ...inherited, ...this.options.call }) : undefined;
+    const head = formatHead({ namespace: this.options.namespace ?? config.namespace, className, name: this.method, version: this.options.version });
     this.fixed = {
-      head: formatHead({ namespace: this.options.namespace ?? config.namespace, className, name: this.method, version: this.options.version }),
+      head,
       label: `${className}.${this.method}`,
+      tags: fixedTags(head, this.options),
       cache: config.cache,
       call,
     };

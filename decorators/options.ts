@@ -1,16 +1,21 @@
-import type { Cache } from '../src/cache';
+import { TAGGED, type Cache } from '../src/cache';
 import { InvalidOptionError, located } from '../src/errors';
 import { memberLabel, placement, type Invocation } from './mode';
 import { checkFreshness, FRESHNESS, type FreshnessOptions } from '../src/options';
+import { checkTags } from '../src/tags/check';
 
 /** Turns a call's arguments into the part of the key after the name; the result is still namespaced and versioned. */
 export type KeyFunction<A extends unknown[]> = (...args: A) => string;
 
+/** Turns a call's arguments into the tags its entry carries (`this` is the instance for a method). */
+export type TagsFunction<A extends unknown[]> = (...args: A) => readonly string[];
+
 /**
  * Options shared by cached(fn) and @Cached. The freshness options (ttl, grace, earlyRefresh, softTimeout,
- * hardTimeout, refreshBackoff) go to the core with every call.
+ * hardTimeout, refreshBackoff) go to the core with every call. `G` types a tags function's parameters; it
+ * is `A` except for @Cached, which infers each function's parameters apart so a mistake names its option.
  */
-export interface CacheableOptions<A extends unknown[]> extends FreshnessOptions {
+export interface CacheableOptions<A extends unknown[], G extends unknown[] = A> extends FreshnessOptions {
   /** false: calls neither read nor fill the cache's memory tier. Default: the cache's. */
   l1?: boolean;
   /** The cache to use; default: @CacheConfig's, else the one given to setDefaultCache() (looked up at each call). */
@@ -21,6 +26,13 @@ export interface CacheableOptions<A extends unknown[]> extends FreshnessOptions 
   version?: string | number;
   /** A prefix inside the cache's namespace; default: @CacheConfig's namespace, else none. */
   namespace?: string;
+  /**
+   * Tags for each entry, so `cache.invalidateTags(['product:42'])` drops every entry that depends on
+   * product 42 whatever its key: a fixed list (checked where it is written), or a function of the
+   * arguments like `key` (checked at each call). Entries also carry a tag of their function's own, for
+   * invalidateAll().
+   */
+  tags?: readonly string[] | TagsFunction<G>;
 }
 
 export interface CachedFunctionOptions<A extends unknown[]> extends CacheableOptions<A> {
@@ -28,7 +40,7 @@ export interface CachedFunctionOptions<A extends unknown[]> extends CacheableOpt
   name?: string;
 }
 
-export interface CachedMethodOptions<A extends unknown[] = any[], This = any> extends CacheableOptions<A> {
+export interface CachedMethodOptions<A extends unknown[] = any[], This = any, G extends unknown[] = A> extends CacheableOptions<A, G> {
   /** The method name in the key; default: the method's name. Required for symbol-named methods. */
   name?: string;
   /** Makes the key per instance: its result (a tenant id, a region) is added to the key. Default: instances share entries. */
@@ -43,13 +55,15 @@ export interface Normalized {
   readonly namespace?: string;
   readonly name?: string;
   readonly instanceKey?: (self: unknown) => unknown;
+  /** A fixed list (checked, deduplicated, frozen), or a function whose result each call checks. */
+  readonly tags?: readonly string[] | ((this: unknown, ...args: unknown[]) => unknown);
   /** What the core receives with each call; undefined uses the cache's defaults. */
   readonly call?: FreshnessOptions & { l1?: boolean };
 }
 
 // The core's freshness options; they pass through unchanged, checked here as the core will check them.
 const CALL_OPTIONS = [...FRESHNESS, 'l1'] as const;
-const COMMON = ['cache', 'key', 'version', 'namespace', ...CALL_OPTIONS];
+const COMMON = ['cache', 'key', 'version', 'namespace', 'tags', ...CALL_OPTIONS];
 export const FUNCTION_OPTIONS = [...COMMON, 'name'];
 export const METHOD_OPTIONS = [...COMMON, 'name', 'instanceKey'];
 
@@ -87,6 +101,7 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
   const out: { -readonly [K in keyof Normalized]: Normalized[K] } = {};
   if (o.cache !== undefined) out.cache = checkCache(o.cache, 'cache');
   if (o.key !== undefined) out.key = keyOption(o.key);
+  if (o.tags !== undefined) out.tags = tagsOption(o.tags);
   if (o.version !== undefined) out.version = label(o.version, 'version', true);
   if (o.namespace !== undefined) out.namespace = label(o.namespace, 'namespace', false);
   if (o.name !== undefined) out.name = label(o.name, 'name', false);
@@ -105,7 +120,8 @@ export function normalize(options: unknown, known: readonly string[]): Normalize
 
 export function checkCache(cache: unknown, option: string): Cache {
   const c = cache as Partial<Cache> | null;
-  if (c === null || typeof c !== 'object' || typeof c.getOrSet !== 'function' || typeof c.delete !== 'function' || typeof c.namespace !== 'string') {
+  // TAGGED: the call path's entry (decorators/target.ts); a cache of another copy of herdless lacks this one's.
+  if (c === null || typeof c !== 'object' || typeof c.getOrSet !== 'function' || typeof c.delete !== 'function' || typeof c.namespace !== 'string' || typeof c[TAGGED] !== 'function') {
     throw new InvalidOptionError(option, cache, 'a cache from createCache()');
   }
   return cache as Cache;
@@ -115,6 +131,18 @@ function keyOption(key: unknown): (...args: unknown[]) => unknown {
   if (typeof key === 'function') return key as (...args: unknown[]) => unknown;
   if (typeof key === 'string') return () => key;
   throw new InvalidOptionError('key', key, 'a string, or a function of the arguments returning a string, e.g. (id) => `user-${id}`');
+}
+
+/**
+ * A tags option, as @Cached and @CacheEvict take it: a function is kept (its result is checked at each
+ * call), a list is checked now, so a bad tag fails where it is written, and kept frozen.
+ */
+export function tagsOption(tags: unknown): readonly string[] | ((this: unknown, ...args: unknown[]) => unknown) {
+  if (typeof tags === 'function') return tags as (this: unknown, ...args: unknown[]) => unknown;
+  if (!Array.isArray(tags)) {
+    throw new InvalidOptionError('tags', tags, "an array of tag strings, or a function of the arguments returning one, e.g. (id) => [`product:${id}`]");
+  }
+  return Object.freeze([...checkTags(tags, 'tags', false)]);
 }
 
 function label(value: unknown, option: string, numbers: boolean): string {

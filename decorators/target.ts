@@ -1,9 +1,10 @@
-import type { Cache } from '../src/cache';
-import { InvalidOptionError } from '../src/errors';
+import { TAGGED, type Cache } from '../src/cache';
+import { InvalidOptionError, located } from '../src/errors';
 import { KeyLayout } from '../src/keys';
 import type { CallOptions } from '../src/options';
+import { checkTags } from '../src/tags/check';
 import { encodeArgs } from './encode-args';
-import { formatKey } from './key-format';
+import { formatKey, headTag } from './key-format';
 import type { Normalized } from './options';
 
 /**
@@ -16,6 +17,10 @@ export interface Target {
   label(self?: unknown): string;
   /** The escaped head of the key: namespace, name, version, instance. */
   head(self: unknown): string;
+  /** The function's own tag (key-format.ts, headTag): the same for every instance and argument list. */
+  ownTag(self?: unknown): string;
+  /** Its own tag and a fixed `tags` option, frozen and built once: what a call without a tags function passes. */
+  tags(self?: unknown): readonly string[];
   /** The cache in effect now; throws NoCacheError. */
   cache(self?: unknown): Cache;
   callOptions(self?: unknown): CallOptions | undefined;
@@ -50,11 +55,34 @@ export function redisKey(target: Target, self: unknown, args: unknown[]): string
   return new KeyLayout(target.cache(self).namespace).value(cacheKey(target, self, args));
 }
 
+/** What Target.tags() returns for a head without its instance part and the checked options. */
+export function fixedTags(head: string, options: Normalized): readonly string[] {
+  const own = headTag(head);
+  return Object.freeze(Array.isArray(options.tags) ? [own, ...options.tags] : [own]);
+}
+
+/**
+ * The tags of one call: the target's fixed ones, plus what a tags function returns for these arguments,
+ * checked here as user tags (the core takes this list with herdless' own tags allowed).
+ */
+export function callTags(target: Target, self: unknown, args: unknown[]): readonly string[] {
+  const fixed = target.tags(self);
+  const tags = target.options.tags;
+  if (typeof tags !== 'function') return fixed;
+  let checked: readonly string[];
+  try {
+    checked = checkTags(tags.apply(self, args), 'tags', false);
+  } catch (error) {
+    throw located(error, `the tags function of ${target.label(self)} returned an unusable list`);
+  }
+  return checked.length === 0 ? fixed : [...fixed, ...checked];
+}
+
 /** One call: the cached value, or `compute` run once across the fleet. Failures reject, never throw. */
 export function callCached(target: Target, self: unknown, args: unknown[], compute: () => unknown): Promise<unknown> {
   try {
     const cache = target.cache(self);
-    return cache.getOrSet(cacheKey(target, self, args), compute, target.callOptions(self));
+    return cache[TAGGED](cacheKey(target, self, args), compute, target.callOptions(self), callTags(target, self, args));
   } catch (error) {
     return Promise.reject(error);
   }

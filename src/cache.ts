@@ -151,19 +151,28 @@ export class Cache extends EventEmitter {
   }
 
   /** getOrSet, with `tags` (checked here) in place of the options' own. */
-  [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, tags: unknown): Promise<Awaited<T>> {
+  [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, own: unknown): Promise<Awaited<T>> {
     try {
       if (this.closed) throw new ClosedError();
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
-      let policy = this.policies.of(options);
-      if (tags !== undefined) policy = { ...policy, tags: checkTags(tags, 'tags', true) };
+      // The tags travel on the flight, not in the policy: a hit never needs them, so a call passing only
+      // its tags keeps the cache's own policy and a tagged hit allocates nothing for them.
+      let policy: Freshness;
+      let tags: readonly string[] | undefined;
+      if (own !== undefined) {
+        policy = this.policies.of(options);
+        tags = checkTags(own, 'tags', true);
+      } else if (options !== undefined && options.tags !== undefined) {
+        tags = checkTags(options.tags);
+        policy = onlyTags(options) ? this.settings.freshness : this.policies.of(options);
+      } else policy = this.policies.of(options);
       // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
       // (Its key was checked when it was filled.)
       const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
       if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
       checkKey(key);
-      if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, policy, flight), factory) as Promise<Awaited<T>>;
-      return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, policy.tags) as Promise<Awaited<T>>;
+      if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight), factory, tags) as Promise<Awaited<T>>;
+      return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, tags) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(located(error, 'getOrSet'));
     }
@@ -290,17 +299,17 @@ export class Cache extends EventEmitter {
     const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
     if (age === Age.Early) {
       this.emit('hit', key, 'redis');
-      this.refresher.refreshLater(key, factory, policy, bytes);
+      this.refresher.refreshLater(key, factory, tagged(policy, flight), bytes);
       return value;
     }
-    if (age === Age.Stale) return this.refresher.serveStale(key, factory, policy, flight, bytes, value);
+    if (age === Age.Stale) return this.refresher.serveStale(key, factory, tagged(policy, flight), flight, bytes, value);
     return this.missed(key, factory, policy, flight, bytes);
   }
 
   /** No usable value (none, unreadable, invalidated, past grace): `bytes`, if any, count as a miss. */
   private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null): Promise<unknown> {
     this.emit('miss', key);
-    return this.protocol.miss(key, factory, policy, flight, bytes ?? undefined);
+    return this.protocol.miss(key, factory, tagged(policy, flight), flight, bytes ?? undefined);
   }
 
   /**
@@ -371,6 +380,17 @@ export class Cache extends EventEmitter {
       // the listener's own failure; nothing herdless can do with it
     }
   }
+}
+
+/** A call's policy with the tags its flight stores the value under: what a computation needs. */
+function tagged(policy: Freshness, flight: Flight<unknown>): Freshness {
+  return flight.tags === undefined ? policy : { ...policy, tags: flight.tags };
+}
+
+/** The options hold nothing but tags. */
+function onlyTags(options: CallOptions): boolean {
+  for (const name in options) if (name !== 'tags') return false;
+  return true;
 }
 
 // Typed listeners without changing EventEmitter's behaviour.

@@ -186,7 +186,8 @@ export function callFreshness(options: CallOptions | undefined, cache: Freshness
   callObject(options, CALL);
   const forceFresh = options.forceFresh ?? false;
   if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
-  return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1), tags: tagsOf(options.tags) };
+  // Tags are checked by the call itself and travel apart from the policy (cache.ts).
+  return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1) };
 }
 
 function tagsOf(tags: unknown): readonly string[] | undefined {

@@ -1,4 +1,4 @@
-import { CACHED_METADATA_KEY, DecoratorUsageError, getCachedMethods, invalidate, keyOf, NoCacheError, peek, setDefaultCache, UnkeyableArgumentError } from '../../decorators';
+import { cached, CACHED_METADATA_KEY, DecoratorUsageError, getCachedMethods, invalidate, invalidateAll, keyOf, NoCacheError, peek, setDefaultCache, UnkeyableArgumentError } from '../../decorators';
 import { InvalidOptionError } from '../../src';
 import type * as Fixtures from './fixtures';
 import type { TestRedis } from './helpers';
@@ -199,6 +199,14 @@ export function decoratorContract(mode: 'standard' | 'legacy', fixtures: typeof 
       ['configOnMethod', DecoratorUsageError, new RegExp(`@CacheConfig decorates a class, not a method \\(${member('ConfigOnMethod', 'load')}\\)`)],
       ['configBadTtl', InvalidOptionError, /^herdless: @CacheConfig on BadConfig: option 'ttl' must be a duration/],
       ['evictBadWhen', InvalidOptionError, new RegExp(`^herdless: @CacheEvict on ${member('BadWhen', 'update')}: option 'when' must be 'after' or 'before'`)],
+      ['tagEmpty', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('TagEmpty', 'load')}: option 'tags\\[0\\]' must be a non-empty string`)],
+      ['tooManyTags', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('TooManyTags', 'load')}: option 'tags' must be at most 64 tags`)],
+      ['tagNumber', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('TagNumber', 'load')}: option 'tags\\[1\\]' must be a non-empty string.*; got 42`)],
+      ['tagReserved', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('TagReserved', 'load')}: option 'tags\\[0\\]' must be a tag that does not start with NUL`)],
+      ['tagsNotAList', InvalidOptionError, new RegExp(`^herdless: @Cached on ${member('TagsNotAList', 'load')}: option 'tags' must be an array of tag strings, or a function`)],
+      ['evictTagEmpty', InvalidOptionError, new RegExp(`^herdless: @CacheEvict on ${member('EvictTagEmpty', 'update')}: option 'tags\\[1\\]' must be a non-empty string`)],
+      ['evictNothing', InvalidOptionError, new RegExp(`^herdless: @CacheEvict on ${member('EvictNothing', 'update')}: @CacheEvict needs the method\\(s\\) to evict or the tags to invalidate`)],
+      ['evictArgsWithoutMethod', InvalidOptionError, new RegExp(`^herdless: @CacheEvict on ${member('EvictArgsWithoutMethod', 'update')}: @CacheEvict's args maps this method's arguments to the evicted methods'`)],
     ] as const)('misuse fails when the class is defined: %s', (name, type, message) => {
       expect(() => misuse[name]()).toThrow(type);
       expect(() => misuse[name]()).toThrow(message);
@@ -283,6 +291,159 @@ export function decoratorContract(mode: 'standard' | 'legacy', fixtures: typeof 
     test(`per-method options are recorded as metadata (${CACHED_METADATA_KEY})`, () => {
       const { UserService } = defineServices(redis.cache());
       expect(getCachedMethods(UserService).find((m) => m.method === 'getUser')).toEqual({ className: 'UserService', method: 'getUser', options: {} });
+    });
+  });
+
+  describe(`tags and invalidateAll with ${mode} decorators`, () => {
+    test('@Cached tags: invalidating a tag makes the entries carrying it recompute, and only those', async () => {
+      const cache = redis.cache();
+      const { ProductService, runs, products } = defineServices(cache);
+      const shop = new ProductService();
+      await Promise.all([shop.getProduct('1'), shop.getProduct('2'), shop.listProducts()]);
+      expect(await shop.getProduct('1')).toBe('lamp');
+      expect([runs.of('getProduct'), runs.of('listProducts')]).toEqual([2, 1]);
+      products.set('1', 'lava lamp');
+      await cache.invalidateTags(['product:1']);
+      expect(await shop.getProduct('1')).toBe('lava lamp');
+      expect(await shop.getProduct('2')).toBe('desk');
+      expect(await shop.listProducts()).toEqual(['lamp', 'desk']);
+      expect([runs.of('getProduct'), runs.of('listProducts')]).toEqual([3, 1]);
+      // A fixed list tags every entry of the method.
+      await cache.invalidateTags(['catalog']);
+      expect(await shop.listProducts()).toEqual(['lava lamp', 'desk']);
+      expect([runs.of('getProduct'), runs.of('listProducts')]).toEqual([3, 2]);
+    });
+
+    test("a tags function gets the instance as this", async () => {
+      const cache = redis.cache();
+      const { ProductService, runs } = defineServices(cache);
+      const shop = new ProductService();
+      expect(await shop.price('1')).toBe('lamp in eu');
+      await cache.invalidateTags(['eu:price:2']);
+      await shop.price('1');
+      expect(runs.of('price')).toBe(1);
+      await cache.invalidateTags(['eu:price:1']);
+      await shop.price('1');
+      expect(runs.of('price')).toBe(2);
+      // @CacheEvict's tags function too.
+      await shop.reprice('1');
+      await shop.price('1');
+      expect(runs.of('price')).toBe(3);
+    });
+
+    test('@CacheEvict tags are invalidated once the method resolves, and not when it throws', async () => {
+      const { ProductService, runs } = defineServices(redis.cache());
+      const shop = new ProductService();
+      await Promise.all([shop.getProduct('1'), shop.getProduct('2'), shop.getProduct('9')]);
+      await shop.renameProduct('1', 'lava lamp');
+      expect(await shop.getProduct('1')).toBe('lava lamp');
+      expect(await shop.getProduct('2')).toBe('desk');
+      expect(runs.of('getProduct')).toBe(4);
+      await expect(shop.renameProduct('9', 'chair')).rejects.toThrow('no product 9');
+      expect(await shop.getProduct('9')).toBe('undefined');
+      expect(runs.of('getProduct')).toBe(4);
+    });
+
+    test("@CacheEvict tags with when: 'before' are invalidated whatever the outcome; with a method, both are evicted", async () => {
+      const { ProductService, runs } = defineServices(redis.cache());
+      const shop = new ProductService();
+      await shop.listProducts();
+      await expect(shop.addProduct('1', 'again')).rejects.toThrow('product 1 exists');
+      expect(await shop.listProducts()).toEqual(['lamp', 'desk']);
+      expect(runs.of('listProducts')).toBe(2);
+      await Promise.all([shop.getProduct('2'), shop.getProduct('1')]);
+      await shop.removeProduct('2');
+      expect(await shop.getProduct('2')).toBe('undefined');
+      expect(await shop.getProduct('1')).toBe('lamp');
+      expect(await shop.listProducts()).toEqual(['lamp']);
+      expect([runs.of('getProduct'), runs.of('listProducts')]).toEqual([3, 3]);
+    });
+
+    test("with methods named, @CacheEvict invalidates its tags in those methods' caches", async () => {
+      const cache = redis.cache();
+      const auditCache = redis.cache();
+      const { AdminService, ProductService, runs } = defineServices(cache, 1, auditCache);
+      const admin = new AdminService();
+      const shop = new ProductService();
+      const audited = cached(async function auditedCatalog() {
+        runs.count('auditedCatalog');
+        return 1;
+      }, { cache: auditCache, tags: ['catalog'] });
+      await Promise.all([admin.audit('monday'), audited(), shop.listProducts()]);
+      await admin.closeDay('monday');
+      await Promise.all([admin.audit('monday'), audited(), shop.listProducts()]);
+      expect([runs.of('audit'), runs.of('auditedCatalog'), runs.of('listProducts')]).toEqual([2, 2, 1]);
+    });
+
+    test("a tags-only @CacheEvict uses the class's cache, else the default one; with none it rejects before the method runs", async () => {
+      const { Defaulted, runs } = defineServices(redis.cache());
+      const defaulted = new Defaulted();
+      await expect(defaulted.saveSettings()).rejects.toThrow(NoCacheError);
+      await expect(defaulted.saveSettings()).rejects.toThrow(/Defaulted\.saveSettings has no cache to invalidate its @CacheEvict tags in/);
+      expect(runs.of('saveSettings')).toBe(0);
+      setDefaultCache(redis.cache());
+      await defaulted.settings();
+      await defaulted.saveSettings();
+      await defaulted.settings();
+      expect([runs.of('saveSettings'), runs.of('settings')]).toEqual([1, 2]);
+    });
+
+    test('a tags function returning an unusable list rejects the call with a typed error naming the method', async () => {
+      const { TagMistakes, runs } = defineServices(redis.cache());
+      const mistakes = new TagMistakes();
+      const bad: unknown[] = [[''], 'product:1', [42], ['\0UserService.getUser'], Array.from({ length: 65 }, (_, i) => `t${i}`), ['a'.repeat(257)]];
+      for (const tags of bad) {
+        await expect(mistakes.tagged(tags)).rejects.toThrow(InvalidOptionError);
+        await expect(mistakes.tagged(tags)).rejects.toThrow(/^herdless: the tags function of TagMistakes\.tagged returned an unusable list: option 'tags/);
+        await expect(mistakes.retag(tags)).rejects.toThrow(InvalidOptionError);
+        await expect(mistakes.retag(tags)).rejects.toThrow(/^herdless: the @CacheEvict tags function of TagMistakes\.retag returned an unusable list: option 'tags/);
+      }
+      expect([runs.of('tagged'), runs.of('retag')]).toEqual([0, 0]);
+      expect(await mistakes.tagged(['fine', 'fine'])).toBe('tagged');
+      await mistakes.retag([]);
+      expect([runs.of('tagged'), runs.of('retag')]).toEqual([1, 1]);
+    });
+
+    test("invalidateAll drops every argument list of one method, and no other method's entries", async () => {
+      const { UserService, AdminService, runs } = defineServices(redis.cache());
+      const service = new UserService();
+      await Promise.all([service.getUser('1'), service.getUser('2'), service.getProfile('1'), service.search({ name: 'a' })]);
+      await invalidateAll(service.getUser);
+      await Promise.all([service.getUser('1'), service.getUser('2'), service.getProfile('1'), service.search({ name: 'a' })]);
+      expect([runs.of('getUser'), runs.of('getProfile'), runs.of('search')]).toEqual([4, 1, 1]);
+      await invalidateAll(service, 'getProfile');
+      await Promise.all([service.getUser('1'), service.getProfile('1')]);
+      expect([runs.of('getUser'), runs.of('getProfile')]).toEqual([4, 2]);
+      // An inherited method is the declaring class's: one set of entries.
+      await invalidateAll(new AdminService().getUser);
+      await service.getUser('1');
+      expect(runs.of('getUser')).toBe(5);
+    });
+
+    test('invalidateAll reaches the entries of every instance of a method keyed per instance', async () => {
+      const { TenantService, runs } = defineServices(redis.cache());
+      const acme = new TenantService('acme');
+      const globex = new TenantService('globex');
+      await Promise.all([acme.report('2024-01'), globex.report('2024-01'), acme.report('2024-02')]);
+      expect(runs.of('report')).toBe(3);
+      await invalidateAll(acme.report);
+      await Promise.all([acme.report('2024-01'), globex.report('2024-01'), acme.report('2024-02')]);
+      expect(runs.of('report')).toBe(6);
+      await invalidateAll(globex, 'report');
+      await Promise.all([acme.report('2024-01'), globex.report('2024-01')]);
+      expect(runs.of('report')).toBe(8);
+    });
+
+    test('invalidateAll rejects, never throws, for what is not a cached method', async () => {
+      const { UserService } = defineServices(redis.cache());
+      const service = new UserService();
+      const plain = invalidateAll(async function plain() {});
+      await expect(plain).rejects.toThrow(DecoratorUsageError);
+      await expect(invalidateAll(async function plain() {})).rejects.toThrow(/invalidateAll\(\) needs a function made by cached\(\) or a @Cached method \(plain is neither/);
+      // @ts-expect-error 'greeting' is not a method
+      await expect(invalidateAll(service, 'greeting')).rejects.toThrow(/'greeting' is not a @Cached method of UserService/);
+      // @ts-expect-error invalidateAll takes no arguments: every argument list is invalidated
+      await expect(invalidateAll(service.getUser, '1')).rejects.toThrow(/invalidateAll\(\) invalidates every entry of UserService\.getUser and takes no arguments/);
     });
   });
 }

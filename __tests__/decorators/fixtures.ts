@@ -98,6 +98,10 @@ export function defineServices(cache: Cache, version: number = 1, auditCache: Ca
       runs.count('audit');
       return `audit of ${day}`;
     }
+
+    // Tags go to the named method's cache (auditCache), not the class's.
+    @CacheEvict({ method: 'audit', tags: ['catalog'] })
+    async closeDay(_day: string): Promise<void> {}
   }
 
   @CacheConfig({ cache, ttl: '10m' })
@@ -125,7 +129,93 @@ export function defineServices(cache: Cache, version: number = 1, auditCache: Ca
     }
   }
 
-  return { UserService, AdminService, TenantService, Uncached, runs, db };
+  const products = new Map<string, string>([
+    ['1', 'lamp'],
+    ['2', 'desk'],
+  ]);
+
+  @CacheConfig({ cache, namespace: 'shop' })
+  class ProductService {
+    readonly region = 'eu';
+
+    @Cached({ tags: (id: string) => [`product:${id}`] })
+    async getProduct(id: string): Promise<string> {
+      runs.count('getProduct');
+      return `${products.get(id)}`;
+    }
+
+    @Cached({ tags: ['catalog'] })
+    async listProducts(): Promise<string[]> {
+      runs.count('listProducts');
+      return [...products.values()];
+    }
+
+    // A tags function's `this` is the instance, as a key function's is.
+    @Cached({
+      tags: function (this: { region: string }, id: string) {
+        return [`${this.region}:price:${id}`];
+      },
+    })
+    async price(id: string): Promise<string> {
+      runs.count('price');
+      return `${products.get(id)} in ${this.region}`;
+    }
+
+    @CacheEvict({ tags: (id: string, _name: string) => [`product:${id}`] })
+    async renameProduct(id: string, name: string): Promise<void> {
+      if (!products.has(id)) throw new Error(`no product ${id}`);
+      products.set(id, name);
+    }
+
+    @CacheEvict({ tags: ['catalog'], when: 'before' })
+    async addProduct(id: string, name: string): Promise<void> {
+      if (products.has(id)) throw new Error(`product ${id} exists`);
+      products.set(id, name);
+    }
+
+    @CacheEvict({ method: 'getProduct', tags: ['catalog'] })
+    async removeProduct(id: string): Promise<void> {
+      products.delete(id);
+    }
+
+    @CacheEvict({
+      tags: function (this: { region: string }, id: string) {
+        return [`${this.region}:price:${id}`];
+      },
+    })
+    async reprice(_id: string): Promise<void> {}
+  }
+
+  // No cache of its own: a tags-only @CacheEvict then uses the default cache, or fails before the method runs.
+  class Defaulted {
+    @Cached({ tags: ['settings'] })
+    async settings(): Promise<string> {
+      runs.count('settings');
+      return 'settings';
+    }
+
+    @CacheEvict({ tags: ['settings'] })
+    async saveSettings(): Promise<void> {
+      runs.count('saveSettings');
+    }
+  }
+
+  // Tags functions that return whatever they are given, to check what a call does with a bad list.
+  @CacheConfig({ cache })
+  class TagMistakes {
+    @Cached({ tags: (tags: unknown) => tags as string[] })
+    async tagged(_tags: unknown): Promise<string> {
+      runs.count('tagged');
+      return 'tagged';
+    }
+
+    @CacheEvict({ tags: (tags: unknown) => tags as string[], when: 'before' })
+    async retag(_tags: unknown): Promise<void> {
+      runs.count('retag');
+    }
+  }
+
+  return { UserService, AdminService, TenantService, Uncached, ProductService, Defaulted, TagMistakes, runs, db, products };
 }
 
 /** Each defines a class with a misplaced or malformed decorator; the contract expects a typed error from each. */
@@ -216,6 +306,76 @@ export const misuse = {
       async update(_id: string): Promise<void> {}
     }
     return BadWhen;
+  },
+  tagEmpty() {
+    class TagEmpty {
+      @Cached({ tags: [''] })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return TagEmpty;
+  },
+  tooManyTags() {
+    class TooManyTags {
+      @Cached({ tags: Array.from({ length: 65 }, (_, i) => `tag${i}`) })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return TooManyTags;
+  },
+  tagNumber() {
+    class TagNumber {
+      // @ts-expect-error a tag is a string
+      @Cached({ tags: ['product', 42] })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return TagNumber;
+  },
+  tagReserved() {
+    class TagReserved {
+      @Cached({ tags: ['\0TagReserved.load'] })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return TagReserved;
+  },
+  tagsNotAList() {
+    class TagsNotAList {
+      // @ts-expect-error tags is a list, or a function returning one
+      @Cached({ tags: 'product' })
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    return TagsNotAList;
+  },
+  evictTagEmpty() {
+    class EvictTagEmpty {
+      @CacheEvict({ tags: ['catalog', ''] })
+      async update(): Promise<void> {}
+    }
+    return EvictTagEmpty;
+  },
+  evictNothing() {
+    class EvictNothing {
+      // @ts-expect-error @CacheEvict needs a method or tags
+      @CacheEvict({ when: 'after' })
+      async update(): Promise<void> {}
+    }
+    return EvictNothing;
+  },
+  evictArgsWithoutMethod() {
+    class EvictArgsWithoutMethod {
+      // @ts-expect-error args maps to the evicted methods' arguments, and none is named
+      @CacheEvict({ tags: ['catalog'], args: () => [] })
+      async update(): Promise<void> {}
+    }
+    return EvictArgsWithoutMethod;
   },
   evictUnknownMethod() {
     class EvictTypo {

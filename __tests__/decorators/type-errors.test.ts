@@ -17,6 +17,9 @@ export const byTtl = cached(async function f(x: number) { return x; }, { ttl: '5
 // @ts-expect-error [(x: string) => x] is not assignable to type 'string | KeyFunction<[x: number]> | undefined'
 export const byKey = cached(async function f(x: number) { return x; }, { key: (x: string) => x });
 export const fine = cached(async function f(x: number) { return x; }, { key: (x: number) => String(x), ttl: '1m' });
+// @ts-expect-error [(x: string) => [x]] is not assignable to type 'readonly string[] | TagsFunction<[x: number]> | undefined'
+export const byTags = cached(async function f(x: number) { return x; }, { tags: (x: string) => [x] });
+export const tagged = cached(async function f(x: number) { return x; }, { tags: (x: number) => [String(x)] });
 
 export class Service {
   @Cached()
@@ -62,6 +65,17 @@ export class Service {
     return id;
   }
 
+  // @ts-expect-error herdless: @Cached's tags function must take the method's leading parameters
+  @Cached({ tags: (id: number) => [String(id)] })
+  async mistagged(id: string): Promise<string> {
+    return id;
+  }
+
+  @Cached({ tags: (id: string) => [id], key: (id: string) => id })
+  async tagged(id: string, _page?: number): Promise<string> {
+    return id;
+  }
+
   // @ts-expect-error herdless: @Cached's instanceKey must take an instance of the class that declares the method
   @Cached({ instanceKey: (self: { region: string }) => self.region })
   async regional(id: string): Promise<string> {
@@ -100,6 +114,24 @@ export class Service {
   // @ts-expect-error herdless: @CacheEvict: 'get' does not take this method's arguments; map them
   @CacheEvict('get')
   async unmapped(id: number): Promise<void> {}
+
+  // @ts-expect-error herdless: @CacheEvict's tags function must take the method's leading parameters
+  @CacheEvict({ tags: (id: number) => [String(id)] })
+  async mistag(id: string): Promise<void> {}
+
+  // @ts-expect-error herdless: @CacheEvict needs the method(s) to evict or the tags to invalidate
+  @CacheEvict({ when: 'after' })
+  async evictNothing(id: string): Promise<void> {}
+
+  // @ts-expect-error herdless: @CacheEvict's args mapping maps to the evicted methods' arguments
+  @CacheEvict({ tags: ['catalog'], args: (id: string) => [id] })
+  async mapNothing(id: string): Promise<void> {}
+
+  @CacheEvict({ tags: (id: string) => [id] })
+  async retag(id: string, name: string): Promise<void> {}
+
+  @CacheEvict({ method: 'get', tags: ['catalog'], when: 'before' })
+  async both(id: string): Promise<void> {}
 
   // @ts-expect-error herdless: @CacheEvict must decorate an async method (returning a Promise)
   @CacheEvict('get')

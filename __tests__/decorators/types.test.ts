@@ -1,4 +1,4 @@
-import { Cached, cached, CacheEvict, invalidate, keyOf, peek, type CachedFunction } from '../../decorators';
+import { Cached, cached, CacheEvict, invalidate, invalidateAll, keyOf, peek, type CachedFunction } from '../../decorators';
 import type { Cache } from '../../src';
 
 /*
@@ -38,6 +38,22 @@ export function cachedFunctionTypes(): void {
       return id;
     },
   });
+
+  // So are a tags function's; a fixed list is a list of strings.
+  cached(loadUser, {
+    tags: (id, options) => {
+      assertType<Equal<typeof id, string>>();
+      assertType<Equal<typeof options, { fresh: boolean } | undefined>>();
+      return [`user:${id}`];
+    },
+  });
+  cached(loadUser, { tags: ['users'] as const });
+  // @ts-expect-error the tags function must take the function's arguments
+  cached(loadUser, { tags: (id: number) => [String(id)] });
+  // @ts-expect-error the tags function returns a list of strings
+  cached(loadUser, { tags: (id: string) => id });
+  // @ts-expect-error a tag is a string
+  cached(loadUser, { tags: ['users', 1] });
 
   // A function expression is typed after the options; an annotated key function still fits it.
   const scaled = cached(async function scaled(x: number) { return x * 2; }, { key: (x: number) => String(x), ttl: '1m' });
@@ -95,9 +111,69 @@ class Catalog {
   @CacheEvict(['product', 'price'], (sku: string) => [sku])
   async rename(sku: string, _name: string): Promise<void> {}
 
+  // A tags function may take the method's leading parameters only, as a key function may.
+  @Cached({ tags: (sku: string) => [`sku:${sku}`], key: (sku: string, currency?: string) => `${sku}-${currency}` })
+  async tagged(sku: string, _currency?: string): Promise<number> {
+    return sku.length;
+  }
+
+  @Cached({ tags: ['catalog'] })
+  async listed(): Promise<string[]> {
+    return [];
+  }
+
+  // @ts-expect-error the tags function must take the method's leading arguments
+  @Cached({ tags: (sku: number) => [String(sku)] })
+  async mistagged(sku: string): Promise<number> {
+    return sku.length;
+  }
+
+  // @ts-expect-error a tags function returns a list of strings
+  @Cached({ tags: (sku: string) => sku })
+  async tagString(sku: string): Promise<number> {
+    return sku.length;
+  }
+
+  // Tags alone, tags with methods, and tags with a mapping for the methods.
+  @CacheEvict({ tags: (sku: string) => [`sku:${sku}`] })
+  async retag(sku: string, _name: string): Promise<void> {}
+
+  @CacheEvict({ tags: ['catalog'], when: 'before' })
+  async reindex(): Promise<void> {}
+
+  @CacheEvict({ method: ['product', 'price'], args: (sku: string) => [sku], tags: (sku: string, name: string) => [`sku:${sku}`, `name:${name}`] })
+  async relabel(sku: string, name: string): Promise<void> {}
+
+  // @ts-expect-error the tags function must take the method's leading arguments
+  @CacheEvict({ tags: (sku: number) => [String(sku)] })
+  async mistag(sku: string): Promise<void> {}
+
   // @ts-expect-error the evicted method takes a string
   @CacheEvict('product', (sku: string) => [sku.length])
   async reprice(sku: string): Promise<void> {}
+}
+
+// Mistakes that also fail when the class is defined: the class is declared, never defined.
+export function evictMistakes(): unknown {
+  class Mistakes {
+    @Cached()
+    async product(sku: string): Promise<{ sku: string }> {
+      return { sku };
+    }
+
+    // @ts-expect-error @CacheEvict needs a method or tags
+    @CacheEvict({ when: 'before' })
+    async evictNothing(_sku: string): Promise<void> {}
+
+    // @ts-expect-error the mapping is for named methods, and none is
+    @CacheEvict({ tags: ['catalog'], args: (sku: string) => [sku] })
+    async mapNothing(_sku: string): Promise<void> {}
+
+    // @ts-expect-error 'tag' is not an option (a misspelt name still fails)
+    @CacheEvict({ method: 'product', tag: ['catalog'] })
+    async misspelt(_sku: string): Promise<void> {}
+  }
+  return Mistakes;
 }
 
 export function helperTypes(catalog: Catalog): void {
@@ -115,9 +191,19 @@ export function helperTypes(catalog: Catalog): void {
   void invalidate(catalog, 'product', 1);
   // @ts-expect-error Catalog has no method 'products'
   void invalidate(catalog, 'products', 'sku-1');
+
+  const all = invalidateAll(catalog.product);
+  assertType<Equal<typeof all, Promise<void>>>();
+  void invalidateAll(catalog, 'price');
+  void invalidateAll(cached(loadUser));
+  // @ts-expect-error Catalog has no method 'products'
+  void invalidateAll(catalog, 'products');
+  // @ts-expect-error invalidateAll takes no arguments: it invalidates every argument list
+  void invalidateAll(catalog.product, 'sku-1');
 }
 
 test('the type assertions in this file compiled', () => {
   expect(typeof cachedFunctionTypes).toBe('function');
   expect(typeof helperTypes).toBe('function');
+  expect(typeof evictMistakes).toBe('function');
 });
