@@ -13,6 +13,7 @@ import { runHerd, type HerdRow } from './phases/herd';
 import { runHits, type HitsRow } from './phases/hits';
 import { runMemory, type MemoryRow } from './phases/memory';
 import { runMiss, type MissRow } from './phases/miss';
+import { runTags, type TagsResult } from './phases/tags';
 import type { Results } from './report/results';
 import { render } from './render';
 import { targets } from './report/targets';
@@ -20,7 +21,7 @@ import { STRATEGIES, isHerdless, runsIn, strategy } from './strategies';
 
 /*
  * npm run bench [-- --quick]: starts its own Redis, Redis Cluster (for the herd's cluster row) and worker
- * processes, runs the herd, expiry, hit, coherence, miss and memory phases, and writes <run>.json, <run>.md and the
+ * processes, runs the herd, expiry, hit, coherence, miss, memory and tags phases, and writes <run>.json, <run>.md and the
  * charts (<run>.svg, <run>.expiry.svg) under bench/results/ (bench/render.ts remakes all but the JSON from
  * it). Everything it starts is stopped on exit, error or interrupt (lib/cleanup.ts).
  */
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   let coherence: CoherenceRow[] = [];
   let miss: MissRow[] = [];
   let memory: MemoryRow | undefined;
+  let tags: TagsResult | undefined;
   // Starting a worker (compiling TypeScript on the fly) is the slowest part of a quick run, so the herd's
   // workers serve every phase (the coherence phase's readers and writer too: as many more as it needs);
   // --expose-gc lets the memory phase collect before it measures.
@@ -80,6 +82,10 @@ async function main(): Promise<void> {
     await admin.flushAll();
     memory = await runMemory(first, { url: redis.url, inflight: args.inflight, churn: args.churn, batch: 1000 }, { url: redis.url, maxEntries: 10_000, churn: args.l1Churn, batch: 10_000 }, log);
   }
+  if (args.phases.has('tags')) {
+    const options = { url: redis.url, callers: [32, 1], roundMs: args.tagsRoundMs, rounds: args.tagsRounds, entries: args.tagsEntries, invalidations: args.tagsInvalidations, fillConcurrency: 2000, rereadTags: args.tagsRereadTags };
+    tags = await runTags(admin, first, inPhase('tags'), options, log);
+  }
   await stopWorkers(workers);
 
   const partial: Omit<Results, 'targets'> = {
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     coherence,
     miss,
     memory,
+    tags,
   };
   const results: Results = { ...partial, targets: targets(partial) };
   write(args.out, results);
@@ -118,6 +125,31 @@ async function main(): Promise<void> {
     console.error(`herdless failed in the coherence phase: ${incoherent.map((r) => `${r.strategy}: ${r.error ?? `${r.failedReads} failed reads, ${r.unreadable} unreadable`}`).join('; ')}`);
     process.exitCode = 1;
   }
+  // Tags: an invalidation must take (none of its entries served), leave other tags' entries alone and
+  // visit no entry (no SCAN, KEYS or deletes); and after the subscriber is killed the cache must come back
+  // to reading nothing. Timings are reported only.
+  const mistagged = tagFailures(tags);
+  if (mistagged.length) {
+    console.error(`herdless failed in the tags phase: ${mistagged.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+function tagFailures(tags: TagsResult | undefined): string[] {
+  if (!tags) return [];
+  const failures: string[] = [];
+  for (const r of tags.invalidation.filter((r) => isHerdless(r.strategy))) {
+    const at = `${r.strategy}, ${r.entries} entries`;
+    if (r.stillServed > 0) failures.push(`${at}: ${r.stillServed} of ${r.sampled} invalidated entries still served`);
+    if (r.stillHit < r.untouched) failures.push(`${at}: ${r.untouched - r.stillHit} of ${r.untouched} entries of other tags no longer hit`);
+    if (r.scanCalls + r.keysCalls + r.deleteCalls > 0) failures.push(`${at}: invalidateTags ran ${r.scanCalls} SCAN, ${r.keysCalls} KEYS, ${r.deleteCalls} DEL/UNLINK`);
+    if ((r.commandsPerCall.evalsha ?? 0) !== 1) failures.push(`${at}: ${r.commandsPerCall.evalsha ?? 0} EVALSHA per invalidateTags of one tag (1 expected)`);
+  }
+  for (const r of tags.reread.filter((r) => isHerdless(r.strategy))) {
+    if (r.error || !r.steady || r.failed > 0) failures.push(`${r.strategy} re-read: ${r.error ?? (r.steady ? `${r.failed} failed hits` : 'never steady again')}`);
+    else if (r.duplicates > 0) failures.push(`${r.strategy} re-read: ${r.duplicates} tag-version reads of a tag already read in the same pass`);
+  }
+  return failures;
 }
 
 /** JSON first; the chart and the table are then made from the JSON as written. */

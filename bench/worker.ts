@@ -7,6 +7,22 @@ import { herd, type HerdRequest } from './worker/herd';
 import { hits, type HitsRequest } from './worker/hits';
 import { memory, memoryL1, type MemoryL1Request, type MemoryRequest } from './worker/memory';
 import { cacheMiss, miss, minimumMiss, type MissRequest } from './worker/miss';
+import {
+  tagsCheck,
+  tagsFill,
+  tagsHits,
+  tagsInvalidate,
+  tagsPass,
+  tagsRereadPrepare,
+  tagsRereadRun,
+  type TagsCheckRequest,
+  type TagsFillRequest,
+  type TagsHitsRequest,
+  type TagsInvalidateRequest,
+  type TagsPassRequest,
+  type TagsRereadPrepareRequest,
+  type TagsRereadRunRequest,
+} from './worker/tags';
 
 /*
  * A benchmark worker process: answers one request at a time from the parent (bench/lib/fleet.ts) and
@@ -54,6 +70,13 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
   },
   memory: (message) => memory(message as unknown as MemoryRequest),
   'memory-l1': (message) => memoryL1(message as unknown as MemoryL1Request),
+  'tags-hits': (message) => tagsHits(opened(), message as unknown as TagsHitsRequest),
+  'tags-pass': (message) => tagsPass(opened(), message as unknown as TagsPassRequest),
+  'tags-fill': (message) => tagsFill(opened(), message as unknown as TagsFillRequest),
+  'tags-invalidate': (message) => tagsInvalidate(opened(), message as unknown as TagsInvalidateRequest),
+  'tags-check': (message) => tagsCheck(opened(), message as unknown as TagsCheckRequest),
+  'tags-reread-prepare': (message) => tagsRereadPrepare(opened(), message as unknown as TagsRereadPrepareRequest),
+  'tags-reread-run': (message) => tagsRereadRun(opened(), message as unknown as TagsRereadRunRequest),
   async close() {
     await cache?.close();
     cache = undefined;

@@ -29,15 +29,21 @@ export interface BenchArgs {
   churn: number;
   /** Memory phase: distinct keys passed through a memory tier bounded at 10,000 entries. */
   l1Churn: number;
+  /** Tags phase: ms per variant per round and rounds of the hits; entries of the large invalidation; invalidations timed; tags of the re-read. */
+  tagsRoundMs: number;
+  tagsRounds: number;
+  tagsEntries: number;
+  tagsInvalidations: number;
+  tagsRereadTags: number;
   out: string;
 }
 
-export const PHASES = ['herd', 'expiry', 'hits', 'coherence', 'miss', 'memory'];
+export const PHASES = ['herd', 'expiry', 'hits', 'coherence', 'miss', 'memory', 'tags'];
 
 export const USAGE = `npm run bench [-- options]
 
   --quick                 small numbers, about two minutes (CI smoke test)
-  --only herd,hits,...    phases to run (herd, expiry, hits, coherence, miss, memory); default all
+  --only herd,hits,...    phases to run (herd, expiry, hits, coherence, miss, memory, tags); default all
   --strategies a,b        strategies to run; default all
   --processes N           herd and expiry worker processes (default 6, quick 3)
   --callers N             concurrent callers per process (default 50, quick 20)
@@ -59,6 +65,11 @@ export const USAGE = `npm run bench [-- options]
   --churn N               distinct keys that come and go (default 100000)
   --l1-churn N            memory: distinct keys through a memory tier of 10,000 entries
                           (default 1000000, quick 100000)
+  --tags-round-ms N       tags: ms per variant per round of the tagged hits (default 200, quick 60)
+  --tags-rounds N         tags: rounds of the tagged hits (default 8, quick 4)
+  --tags-entries N        tags: entries tagged 'big' of the large invalidation (default 1000000, quick 100000)
+  --tags-invalidations N  tags: invalidateTags calls timed per size (default 200)
+  --tags-reread-tags N    tags: tags known to the cache whose subscriber is killed (default 1000)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -96,6 +107,11 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     'inflight',
     'churn',
     'l1-churn',
+    'tags-round-ms',
+    'tags-rounds',
+    'tags-entries',
+    'tags-invalidations',
+    'tags-reread-tags',
     'out',
   ];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -135,6 +151,11 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     inflight: int('inflight', quick ? 1000 : 10_000),
     churn: int('churn', quick ? 10_000 : 100_000),
     l1Churn: int('l1-churn', quick ? 100_000 : 1_000_000),
+    tagsRoundMs: int('tags-round-ms', quick ? 60 : 200),
+    tagsRounds: int('tags-rounds', quick ? 4 : 8),
+    tagsEntries: int('tags-entries', quick ? 100_000 : 1_000_000),
+    tagsInvalidations: int('tags-invalidations', 200),
+    tagsRereadTags: int('tags-reread-tags', 1000),
     out: flags.get('out') ?? defaultOut,
   };
 }

@@ -1,5 +1,6 @@
 import { scenarioName } from '../phases/hits';
 import { kb, mb } from '../phases/memory';
+import { commandText, hitsMeetGoal, INVALIDATION_P50_FACTOR, invalidationsMatch, TAG_HIT_GOAL } from '../phases/tags';
 import type { Results } from './results';
 
 const yes = (met: boolean | undefined) => (met === undefined ? 'not run' : met ? 'met' : '**missed**');
@@ -158,9 +159,86 @@ export function markdown(results: Results, chartFile: string | undefined, expiry
     }
     lines.push('');
   }
+  if (results.tags) lines.push(...tagsSection(results.tags));
   lines.push('## Targets', '', '| target | measured | status |', '| --- | --- | --- |');
   for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${yes(t.met)} |`);
   lines.push('', '## How each strategy is set up', '', '| strategy | setup |', '| --- | --- |');
   for (const s of results.strategies) lines.push(`| ${s.name} | \`${s.setup}\` |`);
   return lines.join('\n') + '\n';
+}
+
+/** The tags phase: tagged hits against untagged ones, invalidateTags at 1 and N entries, the re-read after a lost subscriber. */
+function tagsSection(tags: NonNullable<Results['tags']>): string[] {
+  const lines: string[] = [];
+  const us = (v: number) => (Number.isFinite(v) ? String(v) : '-');
+  const count = (n: number) => n.toLocaleString('en-US');
+  lines.push('## Tags', '');
+  if (tags.hits.length) {
+    lines.push(`### Hits of tagged entries against untagged ones (goal: within ${Math.round((1 - TAG_HIT_GOAL) * 100)}% of untagged)`, '');
+    lines.push('| strategy | callers | untagged hits/s | tags: [] | 1 tag | 5 tags | hit p50 / p99 us: untagged, [], 1, 5 | Redis commands per hit: untagged, [], 1, 5 | from memory | goal |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |');
+    const groups = new Map<string, typeof tags.hits>();
+    for (const r of tags.hits) groups.set(`${r.strategy}\0${r.callers}`, [...(groups.get(`${r.strategy}\0${r.callers}`) ?? []), r]);
+    for (const rows of groups.values()) {
+      const [base, ...tagged] = rows;
+      const cell = (r: (typeof rows)[number]) => `${r.ratio}x (worst ${r.minRatio}x), ${count(r.opsPerSec)}/s`;
+      const share = rows.every((r) => r.memoryHitShare === undefined) ? '-' : rows.map((r) => (r.memoryHitShare === undefined ? '-' : `${Math.round(r.memoryHitShare * 1000) / 10}%`)).join(' / ');
+      const goal = base.strategy.startsWith('herdless') ? (hitsMeetGoal(rows) ? 'met' : '**missed**') : '-';
+      lines.push(
+        `| ${base.strategy} | ${base.callers === 1 ? '1' : `${base.callers}, own keys`} | ${count(base.opsPerSec)} | ${tagged.map(cell).join(' | ')} | ${rows.map((r) => `${us(r.p50Us)} / ${us(r.p99Us)}`).join(', ')} | ${rows.map((r) => commandText(r.commandsPerHit ?? {})).join('; ')} | ${share} | ${goal} |`,
+      );
+    }
+    lines.push(
+      '',
+      `One worker process; each caller on its own key, one key per caller and variant. A round runs every variant for ${tags.roundMs} ms back to back (untagged, [], 1 tag, 5 tags; each round starts one variant later), ${tags.rounds} rounds; a variant's ratio is the median over rounds of its hits/s over the untagged hits/s of the same round, the worst round in brackets. ` +
+        "Untagged: `getOrSet(key, fn)` with no options object; the others pass `{ tags }`, the array built anew for every call as an application builds it from the record (\`product:${i}\`; 5 tags: product, 'catalog', category, brand, 'locale:en'), so its cost is in the figure. " +
+        'Redis commands per hit: INFO commandstats around 10 more hits per caller of each variant (commands inside scripts included; herdless\'s channel echo, a PUBLISH a second, may show as a fraction); none: every hit answered from memory. From memory: the share of hits served from memory, untagged / [] / 1 / 5, in one pass after the rounds (herdless-l1, bentocache-l1). The goal is herdless\'s; bentocache is shown side by side, as its docs use tags (a hit reads each of its tags\' keys through the store: from Redis without an L1).',
+      '',
+    );
+  }
+  if (tags.invalidation.length) {
+    const big = Math.max(...tags.invalidation.map((r) => r.requested));
+    lines.push(`### invalidateTags(['big']) with 1 and ${count(big)} entries tagged 'big' (goal: the same cost)`, '');
+    lines.push('| strategy | entries | fill | Redis used_memory / keys | p50 / p99 / max us | in turn with a 1-entry tag: p50 us, big / 1-entry | Redis commands per call | SCAN / KEYS / DEL | invalidated still served | other tags still hit | goal |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |');
+    for (const r of tags.invalidation) {
+      const fill = `${(r.fillMs / 1000).toFixed(r.fillMs < 10_000 ? 2 : 1)} s (${count(r.fillPerSec)}/s)${r.subscriberDropped ? '; the subscriber was dropped' : ''}${r.fillStoppedEarly ? `; stopped: all ${count(r.requested)} would take ${Math.round((r.fillProjectedMs ?? 0) / 1000)} s` : ''}`;
+      const pair = tags.invalidation.filter((o) => o.strategy === r.strategy);
+      const goal = !r.strategy.startsWith('herdless') ? '-' : r.entries === Math.max(...pair.map((o) => o.entries)) && pair.length > 1 ? (invalidationsMatch(pair) ? 'met' : '**missed**') : '';
+      lines.push(
+        `| ${r.strategy} | ${count(r.entries)} | ${fill} | ${mb(r.usedMemoryAfter)} / ${count(r.dbSize)} | ${r.p50Us} / ${r.p99Us} / ${r.maxUs} | ${r.interleaved ? `${r.interleaved.p50Us} / ${r.interleaved.oneEntryP50Us}` : '-'} | ${commandText(r.commandsPerCall)} | ${r.scanCalls} / ${r.keysCalls} / ${r.deleteCalls} | ${r.stillServed} of ${r.sampled} | ${r.stillHit} of ${r.untouched} | ${goal} |`,
+      );
+    }
+    lines.push(
+      '',
+      `The entries are written with the cache's own set (herdless \`set(key, value, { tags: ['big'] })\`, bentocache \`set({ key, value, tags })\`), 2,000 in flight, next to the hits' entries (other tags), which stay; Redis used_memory and DBSIZE after the fill. A fill that would take over 2 minutes stops at 60 s, and the entries written by then are the N measured (the row says so). ` +
+        `Then, after 20 unmeasured calls, ${tags.invalidation[0].invalidations} invalidations one after another, each timed; Redis commands per call: INFO commandstats over them (commands run inside scripts included; an echo of herdless's channel, one PUBLISH a second, can add to PUBLISH). ` +
+        `With N entries, ${tags.invalidation[0].invalidations} more of 'big' follow, in turn with as many of a tag one entry carries, so both are timed on the same machine at the same time. ` +
+        `Goal (herdless): both sizes send the same commands per call, with no SCAN, KEYS, DEL or UNLINK, and p50 of 'big' is within ${INVALIDATION_P50_FACTOR}x of the 1-entry tag's, taken in turn. Invalidated still served: of up to 100 entries tagged big, how many a read still returned (herdless get, bentocache get); other tags still hit: the hits' entries, read with a function that fails.`,
+      '',
+    );
+  }
+  if (tags.reread.length) {
+    lines.push('### Re-read after the subscriber is killed (herdless)', '');
+    lines.push('| strategy | tags | tag-version reads | per tag | passes with reads / all | most in a pass (distinct, batches) | repeated in a pass | resubscribed / echo ms | reads ended / steady ms | GETs per hit before / after | failed |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of tags.reread) {
+      if (r.error) {
+        lines.push(`| ${r.strategy} | ${r.tags} | could not run: ${pipes(r.error)} | - | - | - | - | - | - | - | - |`);
+        continue;
+      }
+      lines.push(
+        `| ${r.strategy} | ${count(r.tags)} + epoch | ${count(r.reads)} | ${r.readsPerTag} | ${r.readPasses} / ${r.passes} | ${count(r.maxReadsPerPass)} (${count(r.maxDistinctPerPass)}, ${r.maxBatchesPerPass}) | ${r.duplicates} | ${num(r.resubscribedAtMs)} / ${num(r.echoAtMs)} | ${num(r.readsEndedAtMs)} / ${r.steady ? num(r.steadyAtMs) : 'never'} | ${r.steadyGetsPerHit} / ${r.getsPerHitAfter} | ${r.failed} |`,
+      );
+    }
+    lines.push(
+      '',
+      'One entry per tag (key i tagged t:i; every entry also carries the epoch), each hit once the channel is trusted, until a pass over all keys sends no tag-version read (and, with the memory tier, no GET). Then `CLIENT KILL TYPE pubsub` from the admin connection closes the cache\'s subscriber, and every key is hit again, all at once, pass after pass, until a pass like the one before the kill follows one that read. ' +
+        'Reads: EVALSHA of the tag-version script, by its sha, from MONITOR, over all passes; per tag: reads / (tags + 1). Most in a pass: its reads, the distinct tags among them, and batches, how many of them read the epoch (reads go out once per tag per microtask, so a pass whose replies arrive in several chunks reads the epoch once per chunk). Repeated: reads of a tag already read in the same pass (0 expected). ' +
+        'Times are ms after the kill: resubscribed and echo are when Redis saw the SUBSCRIBE and the first PUBLISH after it (the channel\'s echo to itself, which brings its trust back); reads ended: the end of the last pass that read; steady: the end of the pass like the one before the kill.',
+      '',
+    );
+  }
+  lines.push('| strategy | how it uses tags here |', '| --- | --- |', ...tags.setups.map((s) => `| ${s.strategy} | \`${pipes(s.setup)}\` |`), '');
+  return lines;
 }

@@ -5,6 +5,7 @@ import type { HerdRow } from '../phases/herd';
 import type { HitsRow } from '../phases/hits';
 import type { MemoryRow } from '../phases/memory';
 import type { MissRow } from '../phases/miss';
+import type { TagsResult } from '../phases/tags';
 
 /** Everything one run measured; the JSON file is this, and the table and chart are made from it. */
 export interface Results {
@@ -23,6 +24,8 @@ export interface Results {
   coherence: CoherenceRow[];
   miss: MissRow[];
   memory: MemoryRow | undefined;
+  /** Absent from runs made before the tags phase existed, and from runs without it. */
+  tags?: TagsResult;
   targets: Target[];
 }
 

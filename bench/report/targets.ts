@@ -1,6 +1,7 @@
 import { isHerdless } from '../strategies';
 import type { HerdRow } from '../phases/herd';
 import { scenarioName, type HitsRow } from '../phases/hits';
+import { hitsMeetGoal, INVALIDATION_P50_FACTOR, invalidationsMatch, TAG_HIT_GOAL, type TagHitsRow } from '../phases/tags';
 import { round } from '../lib/stats';
 import type { Results, Target } from './results';
 
@@ -28,6 +29,10 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
   const windows = (r: { runMs: number; ttlMs: number }) => Math.ceil(r.runMs / r.ttlMs);
   const miss = results.miss.find((r) => r.strategy === 'herdless');
   const minimum = results.miss[0];
+  const tagged = (strategy: string) => (results.tags?.hits ?? []).filter((r) => r.strategy === strategy && r.tags !== null);
+  const tagHits = (rows: TagHitsRow[]) => rows.map((r) => `${r.ratio}x (${r.variant}, ${r.callers === 1 ? '1 caller' : `${r.callers} callers`})`).join(', ');
+  const invalidations = (results.tags?.invalidation ?? []).filter((r) => r.strategy === 'herdless');
+  const rereads = (results.tags?.reread ?? []).filter((r) => isHerdless(r.strategy));
   return [
     {
       target: 'factory runs = 1 in every herd row',
@@ -92,6 +97,28 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
       target: 'leader miss = 2 round trips beyond the factory',
       measured: miss ? `${miss.roundTrips} (minimum GET + SET: ${minimum.roundTrips})` : 'not run',
       met: miss ? miss.roundTrips <= 2 : undefined,
+    },
+    ...(['herdless', 'herdless-l1'] as const).map((strategy) => {
+      const rows = tagged(strategy);
+      return {
+        target: `tags: ${strategy} hits with 0, 1 and 5 tags within ${Math.round((1 - TAG_HIT_GOAL) * 100)}% of untagged (median ratio >= ${TAG_HIT_GOAL})`,
+        measured: tagHits(rows) || 'not run',
+        met: rows.length ? hitsMeetGoal(rows) : undefined,
+      };
+    }),
+    {
+      target: `tags: invalidateTags costs the same with 1 and N tagged entries (same commands per call, no SCAN/KEYS/DEL, p50 within ${INVALIDATION_P50_FACTOR}x)`,
+      measured:
+        invalidations.map((r) => `${r.entries.toLocaleString('en-US')} entries: p50 ${r.p50Us} us, ${Object.entries(r.commandsPerCall).map(([n, c]) => `${c} ${n}`).join(' + ')}, scan ${r.scanCalls}`).join('; ') || 'not run',
+      met: invalidations.length ? invalidationsMatch(invalidations) : undefined,
+    },
+    {
+      target: 'tags: after the subscriber is lost, versions are re-read (each tag at most once a pass) until the channel is trusted, then a hit sends no read again',
+      measured:
+        rereads
+          .map((r) => (r.error ? `could not run: ${r.error} (${r.strategy})` : `${r.readsPerTag} reads per tag over ${r.readPasses} passes, ${r.duplicates} repeated, steady ${r.steady ? `${r.steadyAtMs} ms` : 'never'} after the kill (${r.strategy})`))
+          .join('; ') || 'not run',
+      met: rereads.length ? rereads.every((r) => !r.error && r.steady && r.duplicates === 0 && r.failed === 0) : undefined,
     },
   ];
 }

@@ -2,7 +2,7 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import { Redis } from 'ioredis';
-import type { Strategy } from './strategy';
+import type { Strategy, TaggedCache } from './strategy';
 
 /**
  * bentocache with Redis as its L2 layer, as its Redis driver docs show (an ioredis connection). Its own
@@ -15,6 +15,7 @@ export const bentocache: Strategy = {
   freshSetup:
     'BentoCache({ ttl, grace, timeout: 0 }) + bentostore().useL2Layer(redisDriver({ connection: ioredis })): Redis keeps entries for the grace period; soft timeout 0: a stale value is returned at once while the factory runs in the background',
   packages: ['bentocache', 'ioredis'],
+  tagSetup: "bento.getOrSet({ key, factory, tags: [...] }) (no tags field for the untagged baseline), bento.set({ key, value, tags: ['big'] }), bento.deleteByTag({ tags: ['big'] })",
   async open({ url, namespace, ttlMs, freshness }) {
     const redis = new Redis(url);
     await new Promise<void>((resolve, reject) => redis.once('ready', resolve).once('error', reject));
@@ -29,6 +30,7 @@ export const bentocache: Strategy = {
     return {
       getOrSet: (key, factory) => bento.getOrSet({ key, factory }),
       rawGet: (key) => redis.get(`${namespace}:${key}`),
+      tags: bentoTags(bento),
       async close() {
         await bento.disconnectAll();
         redis.disconnect();
@@ -49,6 +51,7 @@ export const bentocacheL1: Strategy = {
     "BentoCache + bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, maxSize: '64mb' })).useL2Layer(redisDriver({ connection: ioredis })).useBus(redisBusDriver({ connection: ioredis })); defaults otherwise",
   packages: ['bentocache', 'ioredis'],
   phases: ['hits', 'coherence'],
+  tagSetup: 'bento.getOrSet({ key, factory, tags: [...] }) on the tiered store (memory L1, Redis L2, Redis bus); no tags field for the untagged baseline',
   async open({ url, namespace, ttlMs }) {
     const redis = new Redis(url);
     await new Promise<void>((resolve, reject) => redis.once('ready', resolve).once('error', reject));
@@ -68,6 +71,7 @@ export const bentocacheL1: Strategy = {
       getOrSet: (key, factory) => bento.getOrSet({ key, factory }),
       rawGet: (key) => redis.get(`${namespace}:${key}`),
       set: (key, value) => bento.set({ key, value }).then(() => undefined),
+      tags: bentoTags(bento),
       watchHits(listener) {
         const onHit = ({ layer }: { layer: 'l1' | 'l2' }) => listener(layer === 'l1' ? 'memory' : 'redis');
         bento.on('cache:hit', onHit);
@@ -80,3 +84,17 @@ export const bentocacheL1: Strategy = {
     };
   },
 };
+
+/**
+ * bentocache's tags as its docs show. An invalidation writes one key, `___bc:t:<tag>`, holding the time
+ * of the invalidation; a hit of a tagged entry reads each of its tags' keys through the store (from
+ * Redis without an L1, one tag after another) and drops the entry if it was created before one of them.
+ */
+function bentoTags(bento: BentoCache<Record<string, ReturnType<typeof bentostore>>>): TaggedCache {
+  return {
+    getOrSet: (key, factory, tags) => (tags === undefined ? bento.getOrSet({ key, factory }) : bento.getOrSet({ key, factory, tags })),
+    set: (key, value, tags) => bento.set({ key, value, tags }).then(() => undefined),
+    invalidate: (tags) => bento.deleteByTag({ tags }).then(() => undefined),
+    peek: (key) => bento.get({ key }),
+  };
+}

@@ -14,6 +14,7 @@ export const herdless: Strategy = {
   packages: ['redis'],
   // Every phase, the coherence phase included (no memory tier: every read is a Redis GET, the baseline).
   phases: ['herd', 'expiry', 'hits', 'coherence', 'miss'],
+  tagSetup: "cache.getOrSet(key, fn, { tags: [...] }) (no options object for the untagged baseline), cache.set(key, value, { tags: ['big'] }), cache.invalidateTags(['big'])",
   open: ({ url, namespace, ttlMs, freshness }) => openHerdless(url, namespace, { ttl: ttlMs, ...(freshness && { grace: freshness.graceMs }) }),
 };
 
@@ -52,6 +53,7 @@ export const herdlessL1: Strategy = {
   setup: 'createCache({ redis: client, namespace, ttl, l1: true }); the memory tier at its defaults (10,000 entries, 64 MB)',
   packages: ['redis', 'lru-cache'],
   phases: ['hits', 'coherence'],
+  tagSetup: 'cache.getOrSet(key, fn, { tags: [...] }) on the memory tier (l1: true); no options object for the untagged baseline',
   open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs, l1: true }),
 };
 
@@ -83,6 +85,14 @@ async function openHerdless(url: string, namespace: string, options: Pick<CacheO
       const onHit = (_key: string, tier: 'memory' | 'redis') => listener(tier);
       cache.on('hit', onHit);
       return () => cache.off('hit', onHit);
+    },
+    tags: {
+      // No options object at all when untagged: what a caller without tags writes, and the hit path that
+      // allocates nothing (options.ts), so the baseline is the cheapest call there is.
+      getOrSet: (key, factory, tags) => (tags === undefined ? cache.getOrSet(key, factory) : cache.getOrSet(key, factory, { tags })),
+      set: (key, value, tags) => cache.set(key, value, { tags }),
+      invalidate: (tags) => cache.invalidateTags(tags),
+      peek: (key) => cache.get(key),
     },
     async close() {
       await cache.close();

@@ -45,11 +45,12 @@ export function isHerdless(name: string): boolean {
 const OPT_IN_PHASES = ['coherence'];
 
 /**
- * Whether a strategy runs in a phase: the ones it names, else every phase but the opt-in ones for a
- * standalone strategy and the herd alone for one on Redis Cluster (the other phases compare strategies on
- * one server).
+ * Whether a strategy runs in a phase: the tags phase if it says how it uses tags (tagSetup: the phase
+ * needs a cache with tags); else the ones it names, else every phase but the opt-in ones for a standalone
+ * strategy and the herd alone for one on Redis Cluster (the other phases compare strategies on one server).
  */
 export function runsIn(strategy: Strategy, phase: string): boolean {
+  if (phase === 'tags') return strategy.tagSetup !== undefined;
   if (strategy.phases) return strategy.phases.includes(phase);
   if (OPT_IN_PHASES.includes(phase)) return false;
   return strategy.topology === 'cluster' ? phase === 'herd' : true;

@@ -16,7 +16,24 @@ export interface CacheUnderTest {
    * have it; the benchmark uses it to show how many hits were served from memory.
    */
   watchHits?(listener: (tier: 'memory' | 'redis') => void): () => void;
+  /** Tagged entries and their invalidation (the tags phase); only strategies with a `tagSetup` have it. */
+  tags?: TaggedCache;
   close(): Promise<void>;
+}
+
+/** A cache's tags, each as its docs show (herdless `getOrSet(key, fn, { tags })`, bentocache `getOrSet({ key, factory, tags })`). */
+export interface TaggedCache {
+  /**
+   * getOrSet with `tags`; undefined passes no tags option at all (the untagged baseline), [] passes an
+   * empty list. The caller builds the array per call, as an application would.
+   */
+  getOrSet(key: string, factory: () => Promise<unknown>, tags: string[] | undefined): Promise<unknown>;
+  /** Writes `value` for `key` carrying `tags`, through the cache's own set. */
+  set(key: string, value: unknown, tags: string[]): Promise<void>;
+  /** Invalidates every entry carrying one of `tags`: herdless `invalidateTags`, bentocache `deleteByTag`. */
+  invalidate(tags: string[]): Promise<void>;
+  /** The fresh value of `key` without computing, or undefined (herdless `get`); used to check an invalidation took. */
+  peek(key: string): Promise<unknown>;
 }
 
 export interface OpenOptions {
@@ -53,6 +70,11 @@ export interface Strategy {
    * The coherence phase runs only the strategies that name it here.
    */
   readonly phases?: readonly string[];
+  /**
+   * How its tags are used (the tags phase), for the report; strategies without it do not run there. Such
+   * a strategy's opened cache has `tags`.
+   */
+  readonly tagSetup?: string;
   /** The ttl it is opened with in the expiry phase (and staleness is judged by), when not the phase's. */
   readonly expiryTtlMs?: number;
   open(options: OpenOptions): Promise<CacheUnderTest>;
