@@ -52,6 +52,19 @@ const until = async (check: () => Promise<boolean> | boolean, what: string, ms =
   }
 };
 
+/** A function whose first run waits for release(); each run returns `v<run>`. */
+function firstRunHeld() {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let runs = 0;
+  const fn = async () => {
+    const run = ++runs;
+    if (run === 1) await gate;
+    return `v${run}`;
+  };
+  return { fn, release, runs: () => runs };
+}
+
 /** A factory counting its runs. */
 function counted(value: (run: number) => unknown, delayMs = 0) {
   const f = Object.assign(
@@ -130,23 +143,16 @@ describe('invalidateTags', () => {
 
   test('an invalidation that lands while the function runs: its result is handed to its caller, not served to later calls', async () => {
     const [a, b] = fleet(2);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let runs = 0;
-    const slow = async () => {
-      const run = ++runs;
-      if (run === 1) await gate;
-      return `v${run}`;
-    };
+    const { fn: slow, release, runs } = firstRunHeld();
     const first = a.getOrSet('k', slow, { tags: ['t'] });
-    await until(() => runs === 1, 'the function to start');
+    await until(() => runs() === 1, 'the function to start');
     await b.invalidateTags(['t']);
     release();
     expect(await first).toBe('v1');
     // Nothing from before the invalidation: not in a, not in b.
     expect(await b.getOrSet('k', slow, { tags: ['t'] })).toBe('v2');
     expect(await a.getOrSet('k', slow, { tags: ['t'] })).toBe('v2');
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
   });
 
   test('voids the lease of a computation in flight, as delete() does: a waiter elsewhere takes over at once', async () => {
@@ -177,16 +183,9 @@ describe('invalidateTags', () => {
   test("a call after invalidateTags resolved never joins this process's flight that started before it", async () => {
     const [c] = fleet(1);
     await settled(c, await seeded(c));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let runs = 0;
-    const fn = async () => {
-      const run = ++runs;
-      if (run === 1) await gate;
-      return `v${run}`;
-    };
+    const { fn, release, runs } = firstRunHeld();
     const before = c.getOrSet('k', fn, { tags: ['t'] });
-    await until(() => runs === 1, 'the function to start');
+    await until(() => runs() === 1, 'the function to start');
     await c.invalidateTags(['t']);
     const after = c.getOrSet('k', fn, { tags: ['t'] });
     release();
@@ -197,16 +196,9 @@ describe('invalidateTags', () => {
   test('forceFresh: a forced call after invalidateTags resolved never joins a forced computation from before it', async () => {
     const [c] = fleet(1);
     await settled(c, await seeded(c));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let runs = 0;
-    const fn = async () => {
-      const run = ++runs;
-      if (run === 1) await gate;
-      return `v${run}`;
-    };
+    const { fn, release, runs } = firstRunHeld();
     const before = c.getOrSet('k', fn, { tags: ['t'], forceFresh: true });
-    await until(() => runs === 1, 'the function to start');
+    await until(() => runs() === 1, 'the function to start');
     await c.invalidateTags(['t']);
     const after = c.getOrSet('k', fn, { tags: ['t'], forceFresh: true });
     release();
@@ -273,8 +265,10 @@ describe('invalidateTags', () => {
     await expect(c.getOrSet('k', () => 1, { tags: [''] })).rejects.toThrow(/option 'tags\[0\]'/);
     await expect(c.invalidateTags(Array.from({ length: 65 }, (_, i) => `t${i}`))).rejects.toThrow(/at most 64 tags/);
     expect(await admin.keys(`${c.namespace}:*`)).toEqual([]);
-    // Duplicates are one tag.
+    // A tag given twice is one tag: stored (and judged) as given, invalidated once.
     expect(await c.getOrSet('k', () => 'ok', { tags: ['a', 'a'] })).toBe('ok');
+    expect(tally(await monitor.record(admin, () => c.invalidateTags(['a', 'a'])))).toEqual({ evalsha: 1 });
+    expect(await c.getOrSet('k', () => 'recomputed', { tags: ['a', 'a'] })).toBe('recomputed');
   });
 
   test('Redis unreachable: invalidateTags rejects with RedisUnavailableError', async () => {

@@ -237,7 +237,8 @@ export class Cache extends EventEmitter {
   async [INVALIDATE](tags: readonly string[], reserved: boolean): Promise<void> {
     if (this.closed) throw new ClosedError();
     const checked = checkedAt('invalidateTags', () => checkTags(tags, 'tags', reserved));
-    await this.invalidating('invalidateTags', this.tags.invalidate(checked));
+    // Each tag once: two new versions of one tag, sent together, could land in either order.
+    await this.invalidating('invalidateTags', this.tags.invalidate([...new Set(checked)]));
   }
 
   /**

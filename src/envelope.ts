@@ -104,7 +104,7 @@ export class EnvelopeFormat {
   private stampOf(bytes: Buffer, start: number, end: number, count: number, hash: number): Stamp | undefined {
     const length = end - start;
     for (let known = this.stamps.get(hash); known !== undefined; known = known.next) {
-      if (known.raw.length === length && bytes.compare(known.raw, 0, length, start, end) === 0) return known.stamp;
+      if (known.raw.length === length && same(known.raw, bytes, start, end)) return known.stamp;
     }
     const stamp = decodeStamp(bytes, start, end, count);
     if (stamp === undefined) return undefined;
@@ -148,6 +148,13 @@ interface Known {
 
 /** The stamp's head: count, hash, length. */
 const STAMP_HEAD = 10;
+
+/** `raw` equals bytes[start, end) (same length). A short stamp (every untagged value's) is compared here: cheaper than a call into C++. */
+function same(raw: Buffer, bytes: Buffer, start: number, end: number): boolean {
+  if (raw.length > 64) return bytes.compare(raw, 0, raw.length, start, end) === 0;
+  for (let i = 0; i < raw.length; i++) if (raw[i] !== bytes[start + i]) return false;
+  return true;
+}
 
 function fnv(bytes: Buffer, start: number, end: number): number {
   let hash = 0x811c9dc5;

@@ -114,7 +114,7 @@ export interface TagRereadRow {
   /** The most reads in one pass, and the most distinct tags among them. */
   maxReadsPerPass: number;
   maxDistinctPerPass: number;
-  /** The most reads of the epoch in one pass: the batches (one per microtask) its reads went out in. */
+  /** The most reads of the epoch in one pass: the batches (one per turn of the event loop) its reads went out in. */
   maxBatchesPerPass: number;
   /** Reads of a tag (not the epoch) beyond its first in a pass, summed over passes: 0 expected. */
   duplicates: number;

@@ -234,7 +234,7 @@ function tagsSection(tags: NonNullable<Results['tags']>): string[] {
     lines.push(
       '',
       'One entry per tag (key i tagged t:i; every entry also carries the epoch), each hit once the channel is trusted, until a pass over all keys sends no tag-version read (and, with the memory tier, no GET). Then `CLIENT KILL TYPE pubsub` from the admin connection closes the cache\'s subscriber, and every key is hit again, all at once, pass after pass, until a pass like the one before the kill follows one that read. ' +
-        'Reads: EVALSHA of the tag-version script, by its sha, from MONITOR, over all passes; per tag: reads / (tags + 1). Most in a pass: its reads, the distinct tags among them, and batches, how many of them read the epoch (reads go out once per tag per microtask, so a pass whose replies arrive in several chunks reads the epoch once per chunk). Repeated: reads of a tag already read in the same pass (0 expected). ' +
+        'Reads: EVALSHA of the tag-version script, by its sha, from MONITOR, over all passes; per tag: reads / (tags + 1). Most in a pass: its reads, the distinct tags among them, and batches, how many of them read the epoch (reads go out once per tag per turn of the event loop, so a pass whose replies arrive over several turns reads the epoch once per turn). Repeated: reads of a tag already read in the same pass (0 expected). ' +
         'Times are ms after the kill: resubscribed and echo are when Redis saw the SUBSCRIBE and the first PUBLISH after it (the channel\'s echo to itself, which brings its trust back); reads ended: the end of the last pass that read; steady: the end of the pass like the one before the kill.',
       '',
     );
