@@ -147,35 +147,37 @@ export class Cache extends EventEmitter {
    * this Redis and namespace. Concurrent calls for a key in this process share one call, options included.
    */
   getOrSet<T>(key: string, factory: Factory<T>, options?: CallOptions): Promise<Awaited<T>> {
-    return this[TAGGED](key, factory, options, undefined);
-  }
-
-  /** getOrSet, with `tags` (checked here) in place of the options' own. */
-  [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, own: unknown): Promise<Awaited<T>> {
     try {
-      if (this.closed) throw new ClosedError();
-      if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
       // The tags travel on the flight, not in the policy: a hit never needs them, so a call passing only
       // its tags keeps the cache's own policy and a tagged hit allocates nothing for them.
-      let policy: Freshness;
-      let tags: readonly string[] | undefined;
-      if (own !== undefined) {
-        policy = this.policies.of(options);
-        tags = checkTags(own, 'tags', true);
-      } else if (options !== undefined && options.tags !== undefined) {
-        tags = checkTags(options.tags);
-        policy = onlyTags(options) ? this.settings.freshness : this.policies.of(options);
-      } else policy = this.policies.of(options);
-      // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
-      // (Its key was checked when it was filled.)
-      const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
-      if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
-      checkKey(key);
-      if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight), factory, tags) as Promise<Awaited<T>>;
-      return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, tags) as Promise<Awaited<T>>;
+      if (options === undefined || options.tags === undefined) return this.call(key, factory, this.policies.of(options), undefined);
+      const tags = checkTags(options.tags);
+      return this.call(key, factory, onlyTags(options) ? this.settings.freshness : this.policies.of(options), tags);
     } catch (error) {
       return Promise.reject(located(error, 'getOrSet'));
     }
+  }
+
+  /** getOrSet, with `tags` (checked here, herdless' own allowed) in place of the options' own. */
+  [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, own: unknown): Promise<Awaited<T>> {
+    try {
+      return this.call(key, factory, this.policies.of(options), own === undefined ? undefined : checkTags(own, 'tags', true));
+    } catch (error) {
+      return Promise.reject(located(error, 'getOrSet'));
+    }
+  }
+
+  /** One call of getOrSet, its options resolved; throws what the caller rejects with. */
+  private call<T>(key: string, factory: Factory<T>, policy: Freshness, tags: readonly string[] | undefined): Promise<Awaited<T>> {
+    if (this.closed) throw new ClosedError();
+    if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
+    // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
+    // (Its key was checked when it was filled.)
+    const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
+    if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
+    checkKey(key);
+    if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight), factory, tags) as Promise<Awaited<T>>;
+    return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, tags) as Promise<Awaited<T>>;
   }
 
   /** The cached value while it is fresh, or undefined (none, past its ttl, or Redis cannot be reached). */
