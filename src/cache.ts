@@ -5,12 +5,12 @@ import { Waker } from './bus/waker';
 import { EnvelopeFormat, EPOCH, type Envelope } from './envelope';
 import { checkedAt, ClosedError, InvalidOptionError, located, RedisUnavailableError } from './errors';
 import type { CacheEvents } from './events';
-import { Age, judge, type Freshness } from './freshness/policy';
+import { Age, judge, tagged, type Freshness } from './freshness/policy';
 import { Refresher } from './freshness/refresher';
 import { KeyLayout, checkKey } from './keys';
 import type { LeaseContext } from './lease/lease';
 import { leaseScripts, type LeaseScripts } from './lease/scripts';
-import { CallPolicies, setFreshness, settings, type CacheOptions, type CallOptions, type SetOptions, type Settings } from './options';
+import { CallPolicies, onlyTags, setFreshness, settings, type CacheOptions, type CallOptions, type SetOptions, type Settings } from './options';
 import { Protocol, type Factory } from './protocol';
 import { SingleFlight, type Flight } from './singleflight';
 import { ClusterStore, type RedisCluster } from './store/cluster';
@@ -383,17 +383,6 @@ export class Cache extends EventEmitter {
       // the listener's own failure; nothing herdless can do with it
     }
   }
-}
-
-/** A call's policy with the tags its flight stores the value under: what a computation needs. */
-function tagged(policy: Freshness, flight: Flight<unknown>): Freshness {
-  return flight.tags === undefined ? policy : { ...policy, tags: flight.tags };
-}
-
-/** The options hold nothing but tags. */
-function onlyTags(options: CallOptions): boolean {
-  for (const name in options) if (name !== 'tags') return false;
-  return true;
 }
 
 // Typed listeners without changing EventEmitter's behaviour.

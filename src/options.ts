@@ -190,6 +190,12 @@ export function callFreshness(options: CallOptions | undefined, cache: Freshness
   return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1) };
 }
 
+/** The call's options hold nothing but tags: its policy is the cache's. */
+export function onlyTags(options: CallOptions): boolean {
+  for (const name in options) if (name !== 'tags') return false;
+  return true;
+}
+
 function tagsOf(tags: unknown): readonly string[] | undefined {
   return tags === undefined ? undefined : checkTags(tags);
 }

@@ -22,6 +22,11 @@ export interface Freshness {
   readonly tags: readonly string[] | undefined;
 }
 
+/** A call's policy with the tags its flight stores the value under (what a computation needs; a hit never does). */
+export function tagged(policy: Freshness, flight: { readonly tags: readonly string[] | undefined }): Freshness {
+  return flight.tags === undefined ? policy : { ...policy, tags: flight.tags };
+}
+
 export const enum Age {
   /** Serve it. */
   Fresh,
