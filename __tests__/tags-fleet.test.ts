@@ -1,4 +1,5 @@
 import { createClient } from 'redis';
+import { tagMessage } from '../src/bus/invalidations';
 import { bumpVersion } from '../src/tags/scripts';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 import { startFreshFleet, type FleetEvent, type FreshFleet } from './fixtures/freshness-fleet';
@@ -253,7 +254,7 @@ describe.each([false, true])('l1: %s', (l1) => {
     const version = `test-${Date.now()}`;
     await Promise.all([
       admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
-      admin.eval(bumpVersion.source, { keys: [`${ns}:tag:{t}`], arguments: [version, `${ns}:invalidations`, `t${version}\nt`] }),
+      admin.eval(bumpVersion.source, { keys: [`${ns}:tag:{t}`], arguments: [version, `${ns}:invalidations`, tagMessage('t', version)] }),
     ]);
     await check(1, Date.now(), undefined);
 

@@ -1,13 +1,12 @@
 import './polyfill';
 import type { Cache } from '../src/cache';
-import { InvalidOptionError, located } from '../src/errors';
-import { checkTags } from '../src/tags/check';
+import { InvalidOptionError } from '../src/errors';
 import { classConfig } from './class-config';
 import { getDefaultCache } from './default-cache';
 import { DecoratorUsageError, NoCacheError } from './errors';
 import { carryFunctionMetadata } from './metadata-store';
 import { detect, looksLikeDecoratorCall, memberLabel, placement, type Invocation } from './mode';
-import { checkedWhenApplied, tagsOption, type TagsFunction } from './options';
+import { appliedTags, checkedWhenApplied, tagsOption, type TagsFunction } from './options';
 import { evictCached, targetOf, type Target } from './target';
 import type { Checked, Member, Mistake, Placement } from './type-checks';
 
@@ -225,11 +224,7 @@ function evicting(method: Method, name: string, plan: Plan): Method {
   const tagsOf = (self: unknown, args: unknown[]): readonly string[] => {
     const tags = plan.tags;
     if (typeof tags !== 'function') return tags ?? [];
-    try {
-      return checkTags(tags.apply(self, args), 'tags', false);
-    } catch (error) {
-      throw located(error, `the @CacheEvict tags function of ${labelOf(self)} returned an unusable list`);
-    }
+    return appliedTags(tags, self, args, `the @CacheEvict tags function of ${labelOf(self)}`);
   };
   const evict = async (targets: Target[], caches: Cache[], self: unknown, args: unknown[]): Promise<void> => {
     const tags = tagsOf(self, args);

@@ -145,6 +145,18 @@ export function tagsOption(tags: unknown): readonly string[] | ((this: unknown, 
   return Object.freeze([...checkTags(tags, 'tags', false)]);
 }
 
+/**
+ * What a tags function returns for one call, checked as a user's tags (herdless' own are refused); a bad
+ * list is an InvalidOptionError located at `whose` (the function's owner, for the message).
+ */
+export function appliedTags(tags: (this: unknown, ...args: unknown[]) => unknown, self: unknown, args: unknown[], whose: string): readonly string[] {
+  try {
+    return checkTags(tags.apply(self, args), 'tags', false);
+  } catch (error) {
+    throw located(error, `${whose} returned an unusable list`);
+  }
+}
+
 function label(value: unknown, option: string, numbers: boolean): string {
   if (typeof value === 'string' && value.length > 0) return value;
   if (numbers && typeof value === 'number' && Number.isFinite(value)) return String(value);

@@ -1,11 +1,10 @@
 import { TAGGED, type Cache } from '../src/cache';
-import { InvalidOptionError, located } from '../src/errors';
+import { InvalidOptionError } from '../src/errors';
 import { KeyLayout } from '../src/keys';
 import type { CallOptions } from '../src/options';
-import { checkTags } from '../src/tags/check';
 import { encodeArgs } from './encode-args';
 import { formatKey, headTag } from './key-format';
-import type { Normalized } from './options';
+import { appliedTags, type Normalized } from './options';
 
 /**
  * What a cached function or method needs to build its key and reach its cache. `self` is the `this` of
@@ -69,12 +68,7 @@ export function callTags(target: Target, self: unknown, args: unknown[]): readon
   const fixed = target.tags(self);
   const tags = target.options.tags;
   if (typeof tags !== 'function') return fixed;
-  let checked: readonly string[];
-  try {
-    checked = checkTags(tags.apply(self, args), 'tags', false);
-  } catch (error) {
-    throw located(error, `the tags function of ${target.label(self)} returned an unusable list`);
-  }
+  const checked = appliedTags(tags, self, args, `the tags function of ${target.label(self)}`);
   return checked.length === 0 ? fixed : [...fixed, ...checked];
 }
 

@@ -349,10 +349,7 @@ export class Cache extends EventEmitter {
    */
   private async invalidation<T>(key: string, what: string, pending: Promise<T>): Promise<T> {
     try {
-      return await pending;
-    } catch (error) {
-      if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
-      throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
+      return await this.invalidating(what, pending);
     } finally {
       this.memory?.invalidated(key);
       this.flights.detachKey(key);
@@ -361,7 +358,7 @@ export class Cache extends EventEmitter {
     }
   }
 
-  /** A tag invalidation, a clear() or the versions a set() needs: a failure is reported as Redis unavailable (an invalidation may have landed all the same). */
+  /** A write, a tag invalidation, or the versions a set() needs: a failure is reported as Redis unavailable (a write may have landed all the same). */
   private async invalidating<T>(what: string, pending: Promise<T>): Promise<T> {
     try {
       return await pending;

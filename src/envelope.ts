@@ -96,8 +96,8 @@ export class EnvelopeFormat {
 
   // Decoding a stamp's strings costs more than the rest of the header (5 tags: about half as much as a
   // small value). Values of one namespace share few stamps (every untagged one has the same), so each is
-  // decoded once and found again by the hash its writer stored, then checked against its bytes (one
-  // memcmp): a hit allocates nothing for its stamp. A wrong hash only costs a decode.
+  // decoded once and found again by the hash its writer stored, then checked against its bytes: a hit
+  // allocates nothing for its stamp. A wrong hash only costs a decode.
   private readonly stamps = new Map<number, Known>();
 
   /** The stamp of the pairs at [start, end), `count` of them, hashed `hash`; undefined if malformed. */

@@ -26,7 +26,11 @@ const RECHECK_MS = 20;
  * Anything else is ignored.
  */
 export const KEY_MESSAGE = 'k';
-export const TAG_MESSAGE = 't';
+
+/** The message telling every process that `tag` now has `version` (a version never holds '\n'). */
+export function tagMessage(tag: string, version: string): string {
+  return `t${version}\n${tag}`;
+}
 
 /** What the channel tells the memory tier and the tag versions. */
 export interface InvalidationListener {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { InvalidationChannel } from '../bus/invalidations';
+import { tagMessage, type InvalidationChannel } from '../bus/invalidations';
 import { EPOCH, type Stamp } from '../envelope';
 import { RedisUnavailableError } from '../errors';
 import type { KeyLayout } from '../keys';
@@ -132,7 +132,7 @@ export class VersionBook {
       tags.map(async (tag) => {
         const version = newVersion();
         try {
-          await this.store.run(bumpVersion, [this.keys.tag(tag)], [version, this.channel.name, `t${version}\n${tag}`]);
+          await this.store.run(bumpVersion, [this.keys.tag(tag)], [version, this.channel.name, tagMessage(tag, version)]);
         } catch (error) {
           // It may have landed all the same: forget the version kept, so the next judgement asks Redis.
           this.changed(tag, undefined, true);
