@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { RedisClusterOptions } from 'redis';
 import { InvalidationChannel, KEY_MESSAGE } from './bus/invalidations';
 import { Waker } from './bus/waker';
 import { EnvelopeFormat, EPOCH, type Envelope } from './envelope';
@@ -9,20 +8,25 @@ import { Age, judge, tagged, type Freshness } from './freshness/policy';
 import { Refresher } from './freshness/refresher';
 import { KeyLayout, checkKey } from './keys';
 import type { LeaseContext } from './lease/lease';
-import { leaseScripts, type LeaseScripts } from './lease/scripts';
+import type { LeaseScripts } from './lease/scripts';
 import { CallPolicies, onlyTags, setFreshness, settings, type CacheOptions, type CallOptions, type SetOptions, type Settings } from './options';
 import { Protocol, type Factory } from './protocol';
 import { SingleFlight, type Flight } from './singleflight';
-import { ClusterStore, type RedisCluster } from './store/cluster';
-import { StandaloneStore } from './store/standalone';
-import { isErrorReply, type Store } from './store/store';
+import { openStore } from './store/open';
+import type { Store } from './store/store';
 import { checkTags } from './tags/check';
-import { bumpVersion, readVersion } from './tags/scripts';
 import { VersionBook } from './tags/versions';
+import { getOrSetChannel, type GetOrSetContext } from './telemetry/channels';
+import { Observer } from './telemetry/observer';
+import type { CacheStats } from './telemetry/stats';
+import { MemoryAnswers } from './tier/answers';
 import { MemoryTier } from './tier/memory';
 
 export type { CacheEvents } from './events';
 export type { Factory } from './protocol';
+
+/** What a call that joined another in flight needs should it wait too long: its function, and its trace when traced. */
+type Joining = Factory<unknown> | { readonly factory: Factory<unknown>; readonly trace: GetOrSetContext };
 
 /**
  * For the decorators only (decorators/target.ts): getOrSet with its tags given apart from the options, so
@@ -76,16 +80,20 @@ export class Cache extends EventEmitter {
   private readonly keys: KeyLayout;
   private readonly store: Store;
   private readonly scripts: LeaseScripts;
-  private readonly flights: SingleFlight<unknown, Factory<unknown>>;
+  private readonly flights: SingleFlight<unknown, Joining>;
   /** forceFresh calls: coalesced among themselves, never joined by a read. */
-  private readonly forced: SingleFlight<unknown, Factory<unknown>>;
+  private readonly forced: SingleFlight<unknown, Joining>;
   private readonly protocol: Protocol;
   private readonly refresher: Refresher;
   private readonly policies: CallPolicies;
   /** The memory tier, when the cache has one (tier/memory.ts). */
   private readonly memory: MemoryTier | undefined;
+  /** What the memory tier may answer, when the cache has one (tier/answers.ts). */
+  private readonly answers: MemoryAnswers | undefined;
   private readonly channel: InvalidationChannel;
   private readonly tags: VersionBook;
+  /** Counters, events and diagnostics channels: where every outcome is reported (telemetry/observer.ts). */
+  private readonly observer: Observer;
   private closed = false;
 
   constructor(options?: CacheOptions) {
@@ -94,20 +102,12 @@ export class Cache extends EventEmitter {
     this.namespace = this.settings.namespace;
     this.policies = new CallPolicies(this.settings.freshness);
     this.keys = new KeyLayout(this.namespace);
+    const observer = new Observer(this, this.namespace);
+    this.observer = observer;
     const format = new EnvelopeFormat(this.settings.codec);
-    const onError = (error: unknown) => this.fault(error, undefined);
-    const redis = this.settings.redis;
+    const onError = (error: unknown) => observer.fault(error, undefined);
+    ({ store: this.store, scripts: this.scripts } = openStore(this.settings, onError));
     const timeoutMs = this.settings.commandTimeoutMs;
-    const kind = this.settings.redisKind;
-    if (kind === 'v4-cluster' || kind === 'cluster-options') {
-      this.scripts = leaseScripts('SPUBLISH');
-      const options = { timeoutMs, scripts: [...Object.values(this.scripts), readVersion, bumpVersion], onError };
-      this.store = new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options);
-    } else {
-      this.scripts = leaseScripts('PUBLISH');
-      const client = redis as ConstructorParameters<typeof StandaloneStore>[0];
-      this.store = new StandaloneStore(client, { timeoutMs, scripts: [...Object.values(this.scripts), readVersion, bumpVersion], onError }, kind);
-    }
     const waker = new Waker(this.store, timeoutMs, onError);
     const channel = new InvalidationChannel(this.store, this.keys.invalidations, onError);
     this.channel = channel;
@@ -115,13 +115,15 @@ export class Cache extends EventEmitter {
     const decode = (key: string, bytes: Buffer) => this.protocol.read(key, bytes);
     const memory = this.settings.memory && new MemoryTier(this.settings.memory, channel, decode);
     this.memory = memory;
+    this.answers = memory && new MemoryAnswers(memory, channel, this.tags, observer, () => this.protocol);
     this.tags.onCleared = () => memory?.clear();
     this.store.onSubscriptionsLost = (resubscribe) => {
       waker.lost(resubscribe);
       channel.lost(resubscribe);
       channel.recheck();
     };
-    const late = (key: string, factory: Factory<unknown>) => this.protocol.waitedTooLong(key, factory);
+    const late = (key: string, joining: Joining) =>
+      typeof joining === 'function' ? this.protocol.waitedTooLong(key, joining, undefined) : this.protocol.waitedTooLong(key, joining.factory, joining.trace);
     this.flights = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
     this.forced = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
     const cache = this;
@@ -134,12 +136,11 @@ export class Cache extends EventEmitter {
       get closed() {
         return cache.closed;
       },
-      fault: (error, key) => this.fault(error, key),
+      fault: (error, key) => observer.fault(error, key),
       writing: (key) => memory?.invalidated(key),
     };
-    const fault = (error: unknown, key: string | undefined) => this.fault(error, key);
-    this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, this, fault, this.tags);
-    this.refresher = new Refresher(this.protocol, this.keys, this, fault, this.settings.maxHoldMs);
+    this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, observer, this.tags);
+    this.refresher = new Refresher(this.protocol, this.keys, observer, this.settings.maxHoldMs);
   }
 
   /**
@@ -169,26 +170,43 @@ export class Cache extends EventEmitter {
 
   /** One call of getOrSet, its options resolved; throws what the caller rejects with. */
   private call<T>(key: string, factory: Factory<T>, policy: Freshness, tags: readonly string[] | undefined): Promise<Awaited<T>> {
+    // Traced only while someone listens on herdless:getOrSet; otherwise nothing is built for it.
+    if (getOrSetChannel.hasSubscribers) {
+      const trace = this.observer.getOrSetContext(key);
+      // A refusal (a closed cache, a bad key) rejects too, so every traced call ends with asyncEnd.
+      return getOrSetChannel.tracePromise(async () => this.answer(key, factory, policy, tags, trace), trace) as Promise<Awaited<T>>;
+    }
+    return this.answer(key, factory, policy, tags, undefined) as Promise<Awaited<T>>;
+  }
+
+  private answer(key: string, factory: Factory<unknown>, policy: Freshness, tags: readonly string[] | undefined, trace: GetOrSetContext | undefined): Promise<unknown> {
     if (this.closed) throw new ClosedError();
     if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
     // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
     // (Its key was checked when it was filled.)
-    const remembered = policy.l1 && !policy.forceFresh && this.memory !== undefined ? this.fromMemory(this.memory, key, policy) : undefined;
-    if (remembered !== undefined) return remembered as Promise<Awaited<T>>;
+    const remembered = policy.l1 && !policy.forceFresh && this.answers !== undefined ? this.answers!.fresh(key, policy, trace) : undefined;
+    if (remembered !== undefined) return remembered;
     checkKey(key);
-    if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight), factory, tags) as Promise<Awaited<T>>;
-    return this.flights.do(key, (flight) => this.load(key, factory, policy, flight), factory, tags) as Promise<Awaited<T>>;
+    // A call that joins one in flight keeps this outcome; one that starts a flight reports its own.
+    if (trace !== undefined) trace.outcome = 'joined';
+    const joining: Joining = trace === undefined ? factory : { factory, trace };
+    if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight, trace), joining, tags);
+    return this.flights.do(key, (flight) => this.load(key, factory, policy, flight, trace), joining, tags);
   }
 
   /** The cached value while it is fresh, or undefined (none, past its ttl, or Redis cannot be reached). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    return this.observer.operation('get', key, undefined, () => this.read<T>(key));
+  }
+
+  private async read<T>(key: string): Promise<T | undefined> {
     if (this.closed) throw new ClosedError();
     checkedAt('get', () => checkKey(key));
     let bytes: Buffer | null;
     try {
       bytes = await this.store.get(this.keys.value(key));
     } catch (error) {
-      this.fault(error, key);
+      this.observer.fault(error, key);
       return undefined;
     }
     const envelope = bytes === null ? undefined : this.protocol.read(key, bytes);
@@ -196,13 +214,17 @@ export class Cache extends EventEmitter {
     try {
       return (await this.tags.valid(envelope.stamp)) ? (envelope.value as T) : undefined;
     } catch (error) {
-      this.fault(error, key);
+      this.observer.fault(error, key);
       return undefined;
     }
   }
 
   /** Writes a value directly. Voids a computation in flight for the key, so its older result cannot replace this one. */
-  async set(key: string, value: unknown, options?: SetOptions): Promise<void> {
+  set(key: string, value: unknown, options?: SetOptions): Promise<void> {
+    return this.observer.operation('set', key, undefined, () => this.write(key, value, options));
+  }
+
+  private async write(key: string, value: unknown, options: SetOptions | undefined): Promise<void> {
     if (this.closed) throw new ClosedError();
     const policy = checkedAt('set', () => {
       checkKey(key);
@@ -219,7 +241,11 @@ export class Cache extends EventEmitter {
    * Removes the value (a stale one too) and voids a computation in flight (it may have read data older
    * than this delete); its waiters wake and one recomputes. Resolves true if a value was removed.
    */
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
+    return this.observer.operation('delete', key, undefined, () => this.remove(key));
+  }
+
+  private async remove(key: string): Promise<boolean> {
     if (this.closed) throw new ClosedError();
     checkedAt('delete', () => checkKey(key));
     const family = this.keys.family(key);
@@ -236,20 +262,29 @@ export class Cache extends EventEmitter {
   }
 
   /** invalidateTags; `reserved`: herdless' own tags are allowed. */
-  async [INVALIDATE](tags: readonly string[], reserved: boolean): Promise<void> {
-    if (this.closed) throw new ClosedError();
-    const checked = checkedAt('invalidateTags', () => checkTags(tags, 'tags', reserved));
-    // Each tag once: two new versions of one tag, sent together, could land in either order.
-    await this.invalidating('invalidateTags', this.tags.invalidate([...new Set(checked)]));
+  [INVALIDATE](tags: readonly string[], reserved: boolean): Promise<void> {
+    return this.observer.operation('invalidateTags', undefined, tags, async () => {
+      if (this.closed) throw new ClosedError();
+      const checked = checkedAt('invalidateTags', () => checkTags(tags, 'tags', reserved));
+      // Each tag once: two new versions of one tag, sent together, could land in either order.
+      await this.invalidating('invalidateTags', this.tags.invalidate([...new Set(checked)]));
+    });
   }
 
   /**
    * Invalidates every entry of this cache's namespace, in every process, in one write: the namespace's
    * epoch, which every entry carries, gets a new version. Computations in flight are voided too.
    */
-  async clear(): Promise<void> {
-    if (this.closed) throw new ClosedError();
-    await this.invalidating('clear', this.tags.invalidate([EPOCH]));
+  clear(): Promise<void> {
+    return this.observer.operation('clear', undefined, undefined, async () => {
+      if (this.closed) throw new ClosedError();
+      await this.invalidating('clear', this.tags.invalidate([EPOCH]));
+    });
+  }
+
+  /** A snapshot of this cache's counters in this process, for logs and tests (telemetry/stats.ts). */
+  stats(): CacheStats {
+    return this.observer.counters.snapshot(this.namespace, this.flights.joined + this.forced.joined, this.memory?.usage());
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
@@ -261,85 +296,56 @@ export class Cache extends EventEmitter {
     await this.store.close();
   }
 
-  /** The answer of a fresh entry in the memory tier, or undefined. */
-  private fromMemory(memory: MemoryTier, key: string, policy: Freshness): Promise<unknown> | undefined {
-    const now = Date.now();
-    const held = memory.get(key, now);
-    if (held === undefined || judge(held, now, policy) !== Age.Fresh || this.tags.judge(held.stamp) !== true) return undefined;
-    const answer = memory.answer(held);
-    if (answer !== undefined && this.listenerCount('hit') !== 0) this.emit('hit', key, 'memory');
-    return answer;
-  }
-
   // The hit path past the memory tier: one GET, the decode, the stamp and the age check. Written without
   // async/await to keep it to the promises it needs.
-  private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
+  private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, trace: GetOrSetContext | undefined): Promise<unknown> {
     const memory = policy.l1 ? this.memory : undefined;
     const ticket = memory === undefined ? 0 : memory.ticket();
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
         const envelope = bytes === null ? undefined : this.protocol.read(key, bytes);
-        if (envelope === undefined) return this.missed(key, factory, policy, flight, bytes);
-        if (this.tags.judge(envelope.stamp)) return this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket);
+        if (envelope === undefined) return this.missed(key, factory, policy, flight, bytes, trace);
+        if (this.tags.judge(envelope.stamp)) return this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket, trace);
         // Its tags' versions are not known here, or differ from what this process knows: Redis tells.
         return this.tags.confirm(envelope.stamp).then(
-          (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket) : this.missed(key, factory, policy, flight, bytes)),
-          (error) => this.protocol.uncached(key, factory, error),
+          (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket, trace) : this.missed(key, factory, policy, flight, bytes, trace)),
+          (error) => this.protocol.uncached(key, factory, error, trace),
         );
       },
-      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error) : this.unreachable(memory, key, factory, policy, error)),
+      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error, trace) : this.answers!.unreachable(key, factory, policy, error, trace)),
     );
   }
 
   /** A valid value read from Redis, by its age. */
-  private found(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, envelope: Envelope, memory: MemoryTier | undefined, ticket: number): unknown {
+  private found(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, envelope: Envelope, memory: MemoryTier | undefined, ticket: number, trace: GetOrSetContext | undefined): unknown {
     const age = judge(envelope, Date.now(), policy);
     if (age === Age.Fresh) {
-      this.emit('hit', key, 'redis');
+      this.observer.hit(key, 'redis', trace);
       return memory === undefined ? envelope.value : memory.fill(key, bytes, envelope, ticket);
     }
     // Only a fresh value is kept in memory; anything older is served as Redis holds it, and refreshed.
     const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
     if (age === Age.Early) {
-      this.emit('hit', key, 'redis');
+      this.observer.hit(key, 'redis', trace);
       this.refresher.refreshLater(key, factory, tagged(policy, flight), bytes);
       return value;
     }
-    if (age === Age.Stale) return this.refresher.serveStale(key, factory, tagged(policy, flight), flight, bytes, value);
-    return this.missed(key, factory, policy, flight, bytes);
+    if (age === Age.Stale) return this.refresher.serveStale(key, factory, tagged(policy, flight), flight, bytes, value, trace);
+    return this.missed(key, factory, policy, flight, bytes, trace);
   }
 
   /** No usable value (none, unreadable, invalidated, past grace): `bytes`, if any, count as a miss. */
-  private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null): Promise<unknown> {
-    this.emit('miss', key);
-    return this.protocol.miss(key, factory, tagged(policy, flight), flight, bytes ?? undefined);
+  private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null, trace: GetOrSetContext | undefined): Promise<unknown> {
+    this.observer.miss(key, trace);
+    return this.protocol.miss(key, factory, tagged(policy, flight), flight, bytes ?? undefined, trace);
   }
 
-  /**
-   * Redis could not be reached for a caller of the memory tier. The tier stops trusting its entries (the
-   * bus may be as cut off as the GET); the one it holds for `key` may answer only as a stale value would,
-   * within grace, never as fresh: another process may still reach Redis and write.
-   */
-  private unreachable(memory: MemoryTier, key: string, factory: Factory<unknown>, policy: Freshness, error: unknown): Promise<unknown> {
-    if (!isErrorReply(error)) this.channel.lost(false);
-    const held = policy.graceMs > 0 ? memory.lastKnown(key) : undefined;
-    // Its tags cannot be judged without Redis; one this process has heard was invalidated is not served.
-    if (held !== undefined && !this.tags.contradicts(held.stamp) && judge(held, Date.now(), policy) !== Age.Gone) {
-      const answer = memory.answer(held);
-      if (answer !== undefined) {
-        this.fault(error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`answering '${key}' from memory, as a stale value: ${(error as Error)?.message ?? error}`, error), key);
-        this.emit('stale', key);
-        return answer;
-      }
-    }
-    return this.protocol.uncached(key, factory, error);
-  }
 
   /** forceFresh: whatever is stored now is not good enough; compute, or wait for a computation already running. */
-  private recompute(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
+  private recompute(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, trace: GetOrSetContext | undefined): Promise<unknown> {
     return this.store.get(this.keys.value(key)).then(
-      (bytes) => this.protocol.miss(key, factory, policy, flight, bytes ?? undefined),
-      (error) => this.protocol.uncached(key, factory, error),
+      (bytes) => this.protocol.miss(key, factory, policy, flight, bytes ?? undefined, trace),
+      (error) => this.protocol.uncached(key, factory, error, trace),
     );
   }
 
@@ -365,19 +371,6 @@ export class Cache extends EventEmitter {
     } catch (error) {
       if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
       throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
-    }
-  }
-
-  /**
-   * 'error' is only emitted to listeners: an EventEmitter without one would throw and crash the caller.
-   * A listener that throws is ignored: faults are reported from timers, where a throw would crash the process.
-   */
-  private fault(error: unknown, key: string | undefined): void {
-    if (this.listenerCount('error') === 0) return;
-    try {
-      this.emit('error', error, key);
-    } catch {
-      // the listener's own failure; nothing herdless can do with it
     }
   }
 }

@@ -4,7 +4,6 @@ import { Bell } from './bus/bell';
 import type { Waker } from './bus/waker';
 import { IDENTITY_BYTES, type Envelope, type EnvelopeFormat, type Stamp } from './envelope';
 import { EncodeError, RedisUnavailableError, TimeoutError, WaitTimeoutError } from './errors';
-import type { Emitter } from './events';
 import { within, UNBOUNDED, type Patience } from './freshness/patience';
 import type { Freshness } from './freshness/policy';
 import type { KeyFamily, KeyLayout } from './keys';
@@ -15,6 +14,8 @@ import type { Settings } from './options';
 import type { Flight, SingleFlight } from './singleflight';
 import type { ScriptReply, Store } from './store/store';
 import type { VersionBook } from './tags/versions';
+import type { GetOrSetContext } from './telemetry/channels';
+import type { Observer, Trace } from './telemetry/observer';
 
 export type Factory<T> = () => T | PromiseLike<T>;
 
@@ -48,21 +49,30 @@ export class Protocol {
     private readonly waker: Waker,
     private readonly flights: SingleFlight<unknown, Factory<unknown>>,
     private readonly leases: LeaseContext,
-    private readonly events: Emitter,
-    private readonly fault: (error: unknown, key: string | undefined) => void,
+    private readonly observer: Observer,
     private readonly tags: VersionBook,
   ) {}
 
   /**
    * No usable value: lead or wait. `unusable`: bytes found at the key that this call cannot use (unreadable,
    * or past ttl and grace); they count as a miss. Without a stale value to fall back on, hardTimeout bounds the wait.
+   * `trace`: the call's diagnostics context, when someone listens (telemetry/channels.ts).
    */
-  miss(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined): Promise<unknown> {
-    const patience: Patience = policy.hardTimeoutMs > 0 ? { until: Date.now() + policy.hardTimeoutMs, late: () => { throw new TimeoutError(key, policy.hardTimeoutMs); } } : UNBOUNDED;
-    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience), patience);
+  miss(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, trace: GetOrSetContext | undefined): Promise<unknown> {
+    const patience: Patience =
+      policy.hardTimeoutMs > 0
+        ? {
+            until: Date.now() + policy.hardTimeoutMs,
+            late: () => {
+              this.observer.timeout(trace);
+              throw new TimeoutError(key, policy.hardTimeoutMs);
+            },
+          }
+        : UNBOUNDED;
+    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience, trace), patience);
   }
 
-  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience): Promise<unknown> {
+  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience, trace: GetOrSetContext | undefined): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
@@ -70,23 +80,26 @@ export class Protocol {
       // The first acquire has no lease to follow yet: the error key of the empty token never exists.
       reply = (await this.acquire(key, family, token, '', unusable, false)) as ScriptReply[];
     } catch (error) {
-      return this.uncached(key, factory, error);
+      return this.uncached(key, factory, error, trace);
     }
     const kind = (reply[0] as Buffer)[0];
-    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false);
+    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false, trace);
     if (kind === KIND_VALUE) {
       let envelope: Envelope | undefined;
       try {
         envelope = await this.usable(key, reply[1] as Buffer);
       } catch (error) {
-        return this.uncached(key, factory, error);
+        return this.uncached(key, factory, error, trace);
       }
-      if (envelope) return envelope.value;
+      if (envelope) {
+        this.observer.found(trace);
+        return envelope.value;
+      }
       // Another value, which this call cannot use either (unreadable, or invalidated by a tag): ask to lead over it, once.
-      if (unusable) return this.uncached(key, factory, undefined);
-      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience);
+      if (unusable) return this.uncached(key, factory, undefined, trace);
+      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience, trace);
     }
-    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false);
+    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false, trace);
   }
 
   /**
@@ -94,8 +107,8 @@ export class Protocol {
    * its lease with the fleet-wide backoff and is reported as 'refresh-failed'; it still rejects, for the
    * caller to answer with its stale value.
    */
-  async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown> | undefined, refresh: boolean): Promise<unknown> {
-    this.events.emit('lead', key);
+  async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown> | undefined, refresh: boolean, trace: Trace | undefined): Promise<unknown> {
+    this.observer.lead(key, trace, refresh);
     if (flight) this.flights.computing(flight);
     // Once the lease is lost (voided by an invalidation, taken over, past maxHold) the result may predate
     // an invalidation: later calls in this process must not join it.
@@ -108,21 +121,24 @@ export class Protocol {
       stamp = await this.tags.capture(policy.tags);
     } catch (error) {
       lease.release();
-      return this.uncached(key, factory, error);
+      return this.uncached(key, factory, error, trace);
     }
     const unwatch = this.tags.watch(stamp, () => lease.void());
     const started = performance.now();
     let value: unknown;
     let bytes: Buffer;
     try {
-      value = await factory();
+      // A subscriber may run the function inside its own context (telemetry/channels.ts, runFactory).
+      value = await (trace?.runFactory === undefined ? factory() : trace.runFactory(factory));
+      if (trace !== undefined) trace.factoryMs = performance.now() - started;
       bytes = this.encode(key, value, policy.ttlMs, performance.now() - started, stamp);
     } catch (error) {
+      if (trace !== undefined) trace.factoryMs ??= performance.now() - started;
       // Whatever was thrown goes back to the caller as it is; the waiters get a readable copy.
       unwatch();
       lease.stop();
       await lease.fail(encodeFailure(error, this.settings.errorFields), refresh ? policy.backoffMs : 0);
-      if (refresh) this.events.emit('refresh-failed', error, key);
+      if (refresh) this.observer.refreshFailed(error, key);
       throw error;
     }
     unwatch();
@@ -136,10 +152,10 @@ export class Protocol {
     }
     if (!current) {
       lease.release();
-      this.events.emit('fence', key);
+      this.observer.fence(key, trace);
       return value;
     }
-    if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.events.emit('fence', key);
+    if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.observer.fence(key, trace);
     return value;
   }
 
@@ -158,9 +174,11 @@ export class Protocol {
     unusable: Buffer | undefined,
     patience: Patience,
     refresh: boolean,
+    trace: Trace | undefined,
   ): Promise<unknown> {
-    this.events.emit('wait', key);
+    this.observer.wait(key, trace, refresh);
     const deadline = Date.now() + this.settings.waitTimeoutMs;
+    const waiting = trace === undefined ? 0 : performance.now();
     const bell = new Bell();
     const listening = await this.waker.listen(family.channel, bell.ring);
     let stopListening: (() => void) | undefined = listening.stop;
@@ -178,7 +196,7 @@ export class Protocol {
         try {
           reply = (await this.acquire(key, family, token, holder, unusable, refresh)) as ScriptReply[];
         } catch (error) {
-          return refresh ? NOTHING : await this.uncached(key, factory, error);
+          return refresh ? NOTHING : await this.uncached(key, factory, error, trace);
         }
         const kind = (reply[0] as Buffer)[0];
         if (kind === KIND_VALUE) {
@@ -186,11 +204,11 @@ export class Protocol {
           try {
             envelope = await this.usable(key, reply[1] as Buffer);
           } catch (error) {
-            return refresh ? NOTHING : await this.uncached(key, factory, error);
+            return refresh ? NOTHING : await this.uncached(key, factory, error, trace);
           }
           if (envelope) return envelope.value;
           // Re-check at once, asking to lead over the unusable bytes; a second unusable value is left alone.
-          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined);
+          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined, trace);
           unusable = reply[1] as Buffer;
           continue;
         }
@@ -199,17 +217,17 @@ export class Protocol {
           throw decodeFailure(reply[1] as Buffer);
         }
         // Only a refresh's re-check is told of a backoff; anyone else would be answered without the cache.
-        if (kind === KIND_BACKOFF) return refresh ? NOTHING : await this.uncached(key, factory, undefined);
+        if (kind === KIND_BACKOFF) return refresh ? NOTHING : await this.uncached(key, factory, undefined, trace);
         if (kind === KIND_LEAD) {
           stopListening();
           stopListening = undefined;
-          this.events.emit('takeover', key);
-          return await within(this.lead(key, family, token, factory, policy, flight, refresh), patience);
+          this.observer.takeover(key, trace, refresh);
+          return await within(this.lead(key, family, token, factory, policy, flight, refresh, trace), patience);
         }
         holder = (reply[1] as Buffer).toString();
         const leaseLeft = reply[2] as number;
         const left = Math.min(deadline, patience.until) - Date.now();
-        if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory);
+        if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory, trace);
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
         // While the subscription is trusted the wake-up comes by itself: no polling in between.
         const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
@@ -228,13 +246,15 @@ export class Protocol {
       }
     } finally {
       stopListening?.();
+      if (trace !== undefined && trace.factoryMs === undefined && !refresh) (trace as GetOrSetContext).waitMs = performance.now() - waiting;
     }
   }
 
   /** A caller waited `wait.timeout` for another caller's computation. */
-  async waitedTooLong(key: string, factory: Factory<unknown>): Promise<unknown> {
+  async waitedTooLong(key: string, factory: Factory<unknown>, trace: Trace | undefined): Promise<unknown> {
+    this.observer.timeout(trace as GetOrSetContext | undefined);
     if (this.settings.onTimeout === 'throw') throw new WaitTimeoutError(key, this.settings.waitTimeoutMs);
-    return factory();
+    return trace === undefined ? factory() : this.observer.run(factory, trace);
   }
 
   /** `refresh`: the caller has a value to serve meanwhile, so a refresh backoff applies to it. */
@@ -259,21 +279,22 @@ export class Protocol {
     return envelope !== undefined && (await this.tags.valid(envelope.stamp)) ? envelope : undefined;
   }
 
-  async uncached(key: string, factory: Factory<unknown>, cause: unknown): Promise<unknown> {
+  async uncached(key: string, factory: Factory<unknown>, cause: unknown, trace: Trace | undefined): Promise<unknown> {
+    this.observer.uncached(trace);
     if (cause !== undefined) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      this.fault(cause instanceof RedisUnavailableError ? cause : new RedisUnavailableError(`answering '${key}' without the cache: ${reason}`, cause), key);
+      this.observer.fault(cause instanceof RedisUnavailableError ? cause : new RedisUnavailableError(`answering '${key}' without the cache: ${reason}`, cause), key);
     }
-    return factory();
+    return trace === undefined ? factory() : this.observer.run(factory, trace);
   }
 
   read(key: string, bytes: Buffer) {
     try {
       const envelope = this.format.decode(bytes);
       if (envelope) return envelope;
-      this.fault(new RedisUnavailableError(`the value at '${key}' was not written by this cache's format or codec (${this.settings.codec.name}); it is treated as missing`), key);
+      this.observer.fault(new RedisUnavailableError(`the value at '${key}' was not written by this cache's format or codec (${this.settings.codec.name}); it is treated as missing`), key);
     } catch (error) {
-      this.fault(error, key);
+      this.observer.fault(error, key);
     }
     return undefined;
   }

@@ -51,6 +51,8 @@ export class SingleFlight<T, C> {
    * plain key, '__proto__' and 'constructor' included.
    */
   private readonly flights: Record<string, Flight<T> | undefined> = Object.create(null);
+  /** Calls that joined a flight (cache.stats()). */
+  joined = 0;
 
   constructor(
     private readonly joinTimeoutMs: number,
@@ -100,6 +102,7 @@ export class SingleFlight<T, C> {
   }
 
   private join(flight: Flight<T>, context: C): Promise<T> {
+    this.joined++;
     if (!flight.joiners) {
       const joiners: Joiner<T, unknown>[] = [];
       flight.joiners = joiners;

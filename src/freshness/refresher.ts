@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Emitter } from '../events';
 import type { KeyLayout } from '../keys';
 import { KIND_BACKOFF, KIND_LEAD, KIND_VALUE, KIND_WAIT, NOTHING, type Factory, type Protocol } from '../protocol';
 import type { Flight } from '../singleflight';
 import type { ScriptReply } from '../store/store';
+import type { GetOrSetContext, RefreshContext } from '../telemetry/channels';
+import type { Observer } from '../telemetry/observer';
 import { within } from './patience';
 import type { Freshness } from './policy';
 import { Refreshes } from './refreshes';
@@ -25,8 +26,7 @@ export class Refresher {
   constructor(
     private readonly protocol: Protocol,
     private readonly keys: KeyLayout,
-    private readonly events: Emitter,
-    private readonly fault: (error: unknown, key: string | undefined) => void,
+    private readonly observer: Observer,
     maxHoldMs: number,
   ) {
     this.refreshes = new Refreshes(maxHoldMs);
@@ -42,24 +42,32 @@ export class Refresher {
    * caller first waits that long for the refresh (this process's, or the one running elsewhere); a failed
    * refresh is answered with the stale value too (stale-if-error).
    */
-  async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown): Promise<unknown> {
+  async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown, trace: GetOrSetContext | undefined): Promise<unknown> {
     if (policy.softTimeoutMs > 0) {
       const until = Date.now() + policy.softTimeoutMs;
-      const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true, bytes) ? this.refreshes.track(key, this.refresh(key, factory, policy, bytes, flight, until)) : undefined);
+      const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true, bytes) ? this.refreshes.track(key, this.attempt(key, factory, policy, bytes, flight, until)) : undefined);
       if (attempt) {
         const fresh = await within(attempt, { until, late: () => NOTHING });
-        if (fresh !== NOTHING) return fresh;
+        if (fresh !== NOTHING) {
+          this.observer.refreshed(trace);
+          return fresh;
+        }
       }
     } else {
       this.refreshLater(key, factory, policy, bytes);
     }
-    this.events.emit('stale', key);
+    this.observer.stale(key, 'redis', trace);
     return stale;
   }
 
   /** Starts a background refresh of the value in `bytes`, unless this process already runs or defers one. */
   refreshLater(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer): void {
-    if (this.refreshes.mayStart(key, Date.now(), false, bytes)) this.refreshes.track(key, this.refresh(key, factory, policy, bytes, undefined, 0));
+    if (this.refreshes.mayStart(key, Date.now(), false, bytes)) this.refreshes.track(key, this.attempt(key, factory, policy, bytes, undefined, 0));
+  }
+
+  /** One refresh attempt, traced on `herdless:refresh` when someone listens. */
+  private attempt(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number): Promise<unknown> {
+    return this.observer.refreshing(key, (trace) => this.refresh(key, factory, policy, bytes, flight, until, trace));
   }
 
   /**
@@ -67,34 +75,45 @@ export class Refresher {
    * elsewhere or is backed off, and returns. Only a caller with patience (`until`) waits for another
    * process's refresh. Resolves to the fresh value, or NOTHING; never rejects.
    */
-  private async refresh(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number): Promise<unknown> {
+  private async refresh(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number, trace: RefreshContext | undefined): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
     try {
       reply = (await this.protocol.acquire(key, family, token, '', bytes, true)) as ScriptReply[];
     } catch (error) {
-      this.fault(error, key);
+      this.observer.fault(error, key);
       this.refreshes.quietUntil(key, Date.now() + REFRESH_RETRY_MS, false, bytes);
-      return NOTHING;
+      return settle(trace, 'unavailable', NOTHING);
     }
     const kind = (reply[0] as Buffer)[0];
     if (kind === KIND_LEAD) {
-      this.events.emit('refresh', key);
-      return this.protocol.lead(key, family, token, factory, policy, flight, true).catch(() => NOTHING);
+      this.observer.refresh(key);
+      return this.protocol.lead(key, family, token, factory, policy, flight, true, trace).then(
+        // Fenced or answered without the cache: the protocol said so already.
+        (value) => settle(trace, trace?.outcome ?? 'refreshed', value),
+        () => settle(trace, 'failed', NOTHING),
+      );
     }
     if (kind === KIND_VALUE) {
       // A newer value than the caller's (any value, undefined and null included, is one).
       const envelope = await this.protocol.usable(key, reply[1] as Buffer).catch(() => undefined);
-      return envelope ? envelope.value : NOTHING;
+      return envelope ? settle(trace, 'newer', envelope.value) : settle(trace, 'unavailable', NOTHING);
     }
     if (kind === KIND_BACKOFF) {
       this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true, bytes);
-      return NOTHING;
+      return settle(trace, 'backoff', NOTHING);
     }
+    settle(trace, 'elsewhere', undefined);
     if (kind !== KIND_WAIT) return NOTHING;
     this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false, bytes);
     if (until <= Date.now()) return NOTHING;
-    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true).catch(() => NOTHING);
+    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true, trace).catch(() => NOTHING);
   }
+}
+
+/** Writes a refresh attempt's outcome into its trace, when traced; returns `value`. */
+function settle<T>(trace: RefreshContext | undefined, outcome: NonNullable<RefreshContext['outcome']>, value: T): T {
+  if (trace !== undefined) trace.outcome = outcome;
+  return value;
 }

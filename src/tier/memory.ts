@@ -53,6 +53,8 @@ export class MemoryTier {
   private readonly invalidatedAt = new Map<string, number>();
   /** Invalidations before this were forgotten: reads sent before it are refused. */
   private floor = 0;
+  /** Entries dropped to stay within maxEntries or maxBytes (cache.stats()). */
+  private evictions = 0;
 
   constructor(
     settings: MemorySettings,
@@ -60,7 +62,15 @@ export class MemoryTier {
     private readonly decode: (key: string, bytes: Buffer) => Envelope | undefined,
   ) {
     this.share = settings.values === 'frozen';
-    this.lru = new LRUCache<string, Held>({ max: settings.maxEntries, maxSize: settings.maxBytes, sizeCalculation: (held) => held.size });
+    this.lru = new LRUCache<string, Held>({
+      max: settings.maxEntries,
+      maxSize: settings.maxBytes,
+      sizeCalculation: (held) => held.size,
+      // Only the bounds' evictions are counted: an entry dropped by an invalidation was not evicted.
+      disposeAfter: (_held, _key, reason) => {
+        if (reason === 'evict') this.evictions++;
+      },
+    });
     channel.on({
       key: (key) => this.invalidated(key),
       tag: () => undefined,
@@ -152,5 +162,10 @@ export class MemoryTier {
 
   get size(): number {
     return this.lru.size;
+  }
+
+  /** What cache.stats() reports of the tier: entries, the bytes counted against maxBytes, and evictions. */
+  usage(): { entries: number; bytes: number; evictions: number } {
+    return { entries: this.lru.size, bytes: this.lru.calculatedSize, evictions: this.evictions };
   }
 }
