@@ -19,6 +19,21 @@ const KNOWN = ['cache', 'namespace', 'name', ...FRESHNESS];
 /**
  * Settings for every cached method the class declares, below a method's own options and above the
  * default cache. Subclasses inherit cache, namespace and the freshness options (ttl, grace, earlyRefresh, ...).
+ *
+ * @throws An {@link InvalidOptionError} or a {@link DecoratorUsageError} when the class is defined, for a
+ * bad option, for `@CacheConfig` without its options, or on anything but a class.
+ *
+ * @example
+ * ```ts
+ * @CacheConfig({ cache: catalogCache, namespace: 'catalog', ttl: '10m', grace: '1h' })
+ * class ProductService {
+ *   @Cached()
+ *   async getProduct(id: string): Promise<Product> { ... } // fresh for 10 minutes
+ *
+ *   @Cached('1m')
+ *   async search(text: string): Promise<Product[]> { ... } // its own ttl wins
+ * }
+ * ```
  */
 export function CacheConfig(options: CacheConfigOptions): CacheConfigDecorator {
   if (looksLikeDecoratorCall([options]) || typeof options === 'function') {

@@ -21,7 +21,7 @@ export type EvictArgs = [] | [unknown, ...unknown[]] | never[];
  * parameters, inferred apart from the `args` mapping's (`A`), so a mistake in either names its option.
  */
 export interface CacheEvictOptions<M extends string, A extends unknown[], T extends EvictArgs, G extends unknown[] = any[]> {
-  /** The @Cached method(s) of the same instance whose entry to remove. Optional with `tags`. */
+  /** The `@Cached` method(s) of the same instance whose entry to remove. Optional with `tags`. */
   method?: M | readonly M[];
   /** Maps this method's arguments to theirs; default: the same arguments. `this` is the instance. Needs `method`. */
   args?: (...args: A) => T;
@@ -30,7 +30,7 @@ export interface CacheEvictOptions<M extends string, A extends unknown[], T exte
    * in every process. A fixed list (checked when the class is defined), or a function of this method's
    * arguments (`this` is the instance), run when the eviction is: after the method with 'after', so it
    * sees the state the method left. Invalidated in the named methods' caches, else the class's
-   * @CacheConfig cache, else the default cache.
+   * `@CacheConfig` cache, else the default cache.
    */
   tags?: readonly string[] | TagsFunction<G>;
   /**
@@ -103,10 +103,29 @@ type Refusing<This, M extends string, Args extends unknown[]> = { [K in M]: K ex
 
 /**
  * Removes the cached entries of other methods of the same instance when this one (an update, a delete)
- * completes, e.g. @CacheEvict('getUser', (id: string, patch: Patch) => [id]), and/or invalidates tags,
- * e.g. @CacheEvict({ tags: (id: string) => [`product:${id}`] }), which reaches entries of any method or
+ * completes, e.g. `@CacheEvict('getUser', (id: string, patch: Patch) => [id])`, and/or invalidates tags,
+ * e.g. ``@CacheEvict({ tags: (id: string) => [`product:${id}`] })``, which reaches entries of any method or
  * function. The core's delete and tag invalidation also void a computation in flight, so a value read
- * before the update is never stored after it.
+ * before the update is never stored after it. By default the eviction runs once the method has succeeded
+ * (`when: 'after'`).
+ *
+ * @throws An {@link InvalidOptionError} or a {@link DecoratorUsageError} when the class is defined, for a
+ * bad option or a member that is not an instance method. A call rejects with {@link DecoratorUsageError},
+ * before the method runs, when a named method is not a `@Cached` method of the instance.
+ *
+ * @example
+ * ```ts
+ * class ProductService {
+ *   @Cached()
+ *   async getProduct(id: string): Promise<Product> { ... }
+ *
+ *   @CacheEvict('getProduct', (id: string, patch: Partial<Product>) => [id])
+ *   async update(id: string, patch: Partial<Product>): Promise<void> { ... }
+ *
+ *   @CacheEvict({ method: 'getProduct', tags: (id: string) => [`product:${id}`, 'catalog'] })
+ *   async remove(id: string): Promise<void> { ... }
+ * }
+ * ```
  */
 // The options form comes first: TypeScript would otherwise type a mapping inside it while trying the
 // other overload, and lose the tuple type of what it returns. K is inferred as the names the options
@@ -128,7 +147,10 @@ export function CacheEvict(
   value: object | undefined,
   context: DecoratorContext | string | symbol,
   descriptor?: PropertyDescriptor,
-): { "herdless: @CacheEvict must be called with the method(s) to evict: @CacheEvict('getUser')": true };
+): {
+  /** Not a value: its name is the message the type checker shows where `@CacheEvict` lacks its arguments. */
+  "herdless: @CacheEvict must be called with the method(s) to evict: @CacheEvict('getUser')": true;
+};
 export function CacheEvict(...factoryArgs: unknown[]): unknown {
   if (looksLikeDecoratorCall(factoryArgs)) {
     const member = memberLabel(detect(factoryArgs));

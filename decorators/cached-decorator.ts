@@ -56,6 +56,23 @@ type CachedMistake<M, A extends unknown[], T, G extends unknown[]> =
  * Caches an async method: each distinct argument list is computed once across every process sharing the
  * cache. Forms: @Cached(), @Cached(ttl), @Cached(ttl, key), @Cached({ ttl, key, tags, cache, version, ... }).
  * A method that returns a plain value at runtime still returns a promise once decorated.
+ * The key is the class and method names and the arguments, encoded by value; the cache is `options.cache`,
+ * else the class's `@CacheConfig` cache, else the default cache, looked up at each call.
+ *
+ * @throws An {@link InvalidOptionError} or a {@link DecoratorUsageError} when the class is defined, for a
+ * bad option or a member that is not an instance method. A call rejects with {@link NoCacheError} when
+ * there is no cache, and with {@link UnkeyableArgumentError} for an argument that cannot be part of a key.
+ *
+ * @example
+ * ```ts
+ * class ProductService {
+ *   @Cached('10m')
+ *   async getProduct(id: string): Promise<Product> { ... }
+ *
+ *   @Cached({ ttl: '1m', key: (query: Query) => query.text, tags: ['catalog'] })
+ *   async search(query: Query): Promise<Product[]> { ... }
+ * }
+ * ```
  */
 export function Cached<A extends unknown[] = any[], T = unknown, G extends unknown[] = any[]>(
   options?: CachedMethodOptions<A, T, G> | Duration,
@@ -69,7 +86,10 @@ export function Cached(
   value: object | undefined,
   context: DecoratorContext | string | symbol,
   descriptor?: PropertyDescriptor,
-): { 'herdless: @Cached must be called: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached': true };
+): {
+  /** Not a value: its name is the message the type checker shows where `@Cached` lacks its parentheses. */
+  'herdless: @Cached must be called: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached': true;
+};
 export function Cached(...factoryArgs: unknown[]): unknown {
   if (looksLikeDecoratorCall(factoryArgs)) {
     throw new DecoratorUsageError(`@Cached must be called${on(detect(factoryArgs))}: write @Cached() (or @Cached(ttl), @Cached({ ... })), not @Cached`);

@@ -25,6 +25,26 @@ export interface CachedFunction<A extends unknown[], R> {
 /**
  * Wraps `fn` so each distinct argument list is computed once across every process sharing the cache.
  * A synchronous `fn` becomes asynchronous. `this` is passed through to `fn` and to a key function.
+ * The key is the function's name and its arguments, encoded by value; the cache is `options.cache`, else
+ * the default cache, looked up at each call.
+ *
+ * @typeParam F - The wrapped function's type: the wrapper takes its parameters and resolves to its result.
+ * @param fn - The function to cache. An anonymous one needs `options.name`.
+ * @param options - Key, tags, cache and freshness options for every call; default: the cache's.
+ * @throws An {@link InvalidOptionError} at once, for a bad option or an anonymous function without a name.
+ * A call rejects with {@link NoCacheError} when there is no cache, and with {@link UnkeyableArgumentError}
+ * for an argument that cannot be part of a key.
+ *
+ * @example
+ * ```ts
+ * const exchangeRate = cached(
+ *   async function exchangeRate(from: string, to: string): Promise<number> { ... },
+ *   { ttl: '30s', tags: (from: string) => [`currency:${from}`] },
+ * );
+ *
+ * await exchangeRate('EUR', 'USD'); // computed once across the fleet, then served from the cache
+ * await exchangeRate.invalidate('EUR', 'USD');
+ * ```
  */
 export function cached<F extends (...args: any[]) => unknown>(fn: F, options?: CachedFunctionOptions<Parameters<F>>): CachedFunction<Parameters<F>, ReturnType<F>> {
   type A = Parameters<F>;

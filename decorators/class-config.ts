@@ -2,7 +2,10 @@ import type { Cache } from '../src/cache';
 import { FRESHNESS, type FreshnessOptions } from '../src/options';
 import { defineOwnMetadata } from './metadata-store';
 
-/** The freshness options (ttl, grace, earlyRefresh, ...) are defaults for the class's cached methods, below each method's own. */
+/**
+ * What `@CacheConfig` takes. The freshness options (ttl, grace, earlyRefresh, ...) are defaults for the
+ * class's cached methods, below each method's own.
+ */
 export interface CacheConfigOptions extends FreshnessOptions {
   /** The cache for the class's cached methods that name none. */
   cache?: Cache;
@@ -12,6 +15,7 @@ export interface CacheConfigOptions extends FreshnessOptions {
   name?: string;
 }
 
+/** Reflect metadata key under which `@CacheConfig` records its options on the class (legacy mode). */
 export const CONFIG_METADATA_KEY = 'herdless:config';
 
 // Keyed by the class in both decorator modes: a class decorator receives the class itself in both.

@@ -53,6 +53,19 @@ import { escapeName } from './escape';
  *   new Point<"x":1>  new Money("12.50")  (a class instance: its own enumerable properties, or its
  *   toJSON() when it has one)
  */
+/**
+ * The `(...)` part of a key: `args` encoded by value, as cached functions and methods encode their
+ * arguments (the README's key format lists every encoding). Equal argument lists give equal strings,
+ * different ones different strings.
+ *
+ * @param target - The name an error gives as the function called. Default `'encodeArgs'`.
+ * @throws An {@link UnkeyableArgumentError} for an argument that cannot be part of a key.
+ *
+ * @example
+ * ```ts
+ * encodeArgs(['42', { limit: 5 }]); // '("42",<"limit":5>)'
+ * ```
+ */
 export function encodeArgs(args: readonly unknown[], target = 'encodeArgs'): string {
   let end = args.length;
   while (end > 0 && args[end - 1] === undefined) end--;

@@ -1,3 +1,30 @@
+/**
+ * Caches service methods and plain functions on top of a cache from `createCache()`: `@Cached` on a
+ * method, `cached()` around a function, `@CacheEvict` on the methods that change data, `@CacheConfig`
+ * for a class's defaults. The same decorators work with standard (TC39) decorators and with
+ * `experimentalDecorators`.
+ *
+ * @example
+ * ```ts
+ * import { createCache } from 'herdless';
+ * import { Cached, CacheConfig, CacheEvict, cached, setDefaultCache } from 'herdless/decorators';
+ *
+ * setDefaultCache(createCache({ redis: { url: process.env.REDIS_URL } }));
+ *
+ * @CacheConfig({ namespace: 'catalog', ttl: '10m' })
+ * class ProductService {
+ *   @Cached()
+ *   async getProduct(id: string): Promise<Product> { ... }
+ *
+ *   @CacheEvict('getProduct', (id: string, patch: Partial<Product>) => [id])
+ *   async update(id: string, patch: Partial<Product>): Promise<void> { ... }
+ * }
+ *
+ * const rate = cached(async function exchangeRate(from: string, to: string) { ... }, { ttl: '30s' });
+ * ```
+ *
+ * @module herdless/decorators
+ */
 // First: Symbol.metadata must exist before any class using these decorators is defined.
 import './polyfill';
 

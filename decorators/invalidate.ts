@@ -2,8 +2,11 @@ import { INVALIDATE } from '../src/cache';
 import { DecoratorUsageError } from './errors';
 import { evictCached, peekCached, redisKey, targetOf, type Target } from './target';
 
+/** The names of `T`'s async methods: the ones the instance form of these helpers accepts. */
 type AsyncMethodNames<T> = { [K in keyof T]: T[K] extends (...args: any[]) => Promise<unknown> ? K : never }[keyof T];
+/** A method's parameters, as the instance form of these helpers takes them after the name. */
 type ParametersOf<F> = F extends (...args: infer P) => unknown ? P : never;
+/** What an async method resolves to. */
 type ResultOf<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
 
 /*
@@ -12,7 +15,18 @@ type ResultOf<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
  * instance (instanceKey): a method taken off its instance no longer knows which instance it was.
  */
 
-/** Removes the cached value for these arguments and voids a computation in flight; true if a value was removed. */
+/**
+ * Removes the cached value for these arguments and voids a computation in flight; true if a value was removed.
+ *
+ * @throws Rejects with a {@link DecoratorUsageError} when given neither a cached function nor an instance and
+ * the name of one of its `@Cached` methods.
+ *
+ * @example
+ * ```ts
+ * await invalidate(service.getProduct, '42');
+ * await invalidate(tenantService, 'getSettings', 'theme'); // a method keyed per instance (instanceKey)
+ * ```
+ */
 export function invalidate<A extends unknown[]>(method: (...args: A) => Promise<unknown>, ...args: A): Promise<boolean>;
 export function invalidate<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): Promise<boolean>;
 export function invalidate(first: unknown, ...rest: unknown[]): Promise<boolean> {
@@ -27,6 +41,16 @@ export function invalidate(first: unknown, ...rest: unknown[]): Promise<boolean>
  * (instanceKey included), in every process, in one write, whatever the number of entries (each carries
  * the function's own tag). Computations in flight are voided too. Entries of other methods, and of
  * functions with another name, version or namespace, are untouched.
+ *
+ * @throws Rejects with a {@link DecoratorUsageError} when given neither a cached function nor an instance and
+ * the name of one of its `@Cached` methods, or given arguments (use invalidate() for one argument list).
+ *
+ * @example
+ * ```ts
+ * await invalidateAll(service.getProduct); // every entry of one method, in every process
+ * await invalidateAll(service, 'getProduct'); // the same, by name
+ * await invalidateAll(exchangeRate); // a function made by cached()
+ * ```
  */
 export function invalidateAll(method: (...args: any[]) => Promise<unknown>): Promise<void>;
 export function invalidateAll<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K): Promise<void>;
@@ -41,7 +65,14 @@ export function invalidateAll(first: unknown, ...rest: unknown[]): Promise<void>
   });
 }
 
-/** The cached value for these arguments, or undefined; never runs the method. */
+/**
+ * The cached value for these arguments, or undefined; never runs the method.
+ *
+ * @example
+ * ```ts
+ * const product = await peek(service.getProduct, '42'); // Product | undefined
+ * ```
+ */
 export function peek<A extends unknown[], R>(method: (...args: A) => Promise<R>, ...args: A): Promise<R | undefined>;
 export function peek<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): Promise<ResultOf<T[K]> | undefined>;
 export function peek(first: unknown, ...rest: unknown[]): Promise<unknown> {
@@ -51,7 +82,17 @@ export function peek(first: unknown, ...rest: unknown[]): Promise<unknown> {
   });
 }
 
-/** The Redis key of the value for these arguments, as redis-cli shows it. */
+/**
+ * The Redis key of the value for these arguments, as redis-cli shows it.
+ *
+ * @throws A {@link DecoratorUsageError} when given neither a cached function nor an instance and the name
+ * of one of its `@Cached` methods.
+ *
+ * @example
+ * ```ts
+ * keyOf(service.getProduct, '42'); // 'herdless:{ProductService.getProduct("42")}:v'
+ * ```
+ */
 export function keyOf<A extends unknown[]>(method: (...args: A) => Promise<unknown>, ...args: A): string;
 export function keyOf<T extends object, K extends AsyncMethodNames<T>>(instance: T, method: K, ...args: ParametersOf<T[K]>): string;
 export function keyOf(first: unknown, ...rest: unknown[]): string {

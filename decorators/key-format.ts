@@ -19,8 +19,10 @@ import { escapeCustom, escapeLabel, escapeName } from './escape';
  *   cut would split a surrogate pair), always longer than any unhashed key, so a hashed key never equals
  *   an unhashed one.
  */
+/** The longest key a cached function hands the core as it is; a longer one is hashed (to HASHED_KEY_LENGTH characters). */
 export const MAX_KEY_LENGTH = 200;
 const READABLE_PREFIX = 160;
+/** The length of a hashed key: its first 160 characters, '~', and the SHA-256 of the whole key (one fewer if the cut would split a surrogate pair). */
 export const HASHED_KEY_LENGTH = READABLE_PREFIX + 1 + 43;
 
 export interface KeyHead {

@@ -7,13 +7,18 @@ import type { CachedMethodOptions } from './options';
 export interface CachedMethodInfo {
   /** The class that declares the method, as keys name it. */
   readonly className: string;
+  /** The method's property name. */
   readonly method: string | symbol;
   /** The options given to @Cached, as given. */
   readonly options: Readonly<CachedMethodOptions>;
 }
 
-/** Reflect metadata keys (legacy mode): per method on the prototype, and the list of names on the prototype. */
+/**
+ * Reflect metadata keys (legacy mode): per method on the prototype, and the list of names on the prototype.
+ * This one is the per-method entry, `{ method, options }`; getCachedMethods() reads both decorator modes.
+ */
 export const CACHED_METADATA_KEY = 'herdless:cached';
+/** Reflect metadata key (legacy mode) of the list of a prototype's own cached method names. */
 export const CACHED_METHODS_METADATA_KEY = 'herdless:cached-methods';
 // Standard mode: a record on the class's own context.metadata object.
 const STANDARD_KEY = Symbol.for('herdless:cached-methods');
@@ -37,6 +42,13 @@ export function recordStandard(metadata: DecoratorMetadataObject | undefined, en
 /**
  * The cached methods of a class, its own first, then inherited ones it does not override, whichever
  * decorator mode compiled each class of the chain.
+ *
+ * @example
+ * ```ts
+ * for (const { className, method, options } of getCachedMethods(ProductService)) {
+ *   console.log(`${className}.${String(method)}`, options.ttl);
+ * }
+ * ```
  */
 export function getCachedMethods(cls: Function): CachedMethodInfo[] {
   const found: CachedMethodInfo[] = [];

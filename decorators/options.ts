@@ -35,11 +35,16 @@ export interface CacheableOptions<A extends unknown[], G extends unknown[] = A> 
   tags?: readonly string[] | TagsFunction<G>;
 }
 
+/** What cached() takes: the shared options, and the name in the key. `A` is the function's parameters. */
 export interface CachedFunctionOptions<A extends unknown[]> extends CacheableOptions<A> {
   /** The name in the key; default: the function's name. Required for anonymous functions. */
   name?: string;
 }
 
+/**
+ * What `@Cached` takes: the shared options, the name in the key, and a per-instance key part. `A` types
+ * a key function's parameters, `This` the instance `instanceKey` takes.
+ */
 export interface CachedMethodOptions<A extends unknown[] = any[], This = any, G extends unknown[] = A> extends CacheableOptions<A, G> {
   /** The method name in the key; default: the method's name. Required for symbol-named methods. */
   name?: string;

@@ -74,7 +74,13 @@ export const INVALIDATE: unique symbol = Symbol('herdless.invalidateTags');
  * - keys and durations are checked where they are passed: no two keys share a Redis entry (keys.ts), and
  *   every duration fits a Node timer or a Redis expiry (duration.ts).
  */
+/**
+ * A cache over one Redis (a server or a cluster) and one namespace: {@link createCache} makes one.
+ * It is an EventEmitter of {@link CacheEvents}; every operation is also published on
+ * `node:diagnostics_channel` ({@link CHANNELS}), and {@link Cache.stats} counts them.
+ */
 export class Cache extends EventEmitter {
+  /** The prefix of every key this cache writes (option `namespace`). */
   readonly namespace: string;
   private readonly settings: Settings;
   private readonly keys: KeyLayout;
@@ -159,7 +165,10 @@ export class Cache extends EventEmitter {
     }
   }
 
-  /** getOrSet, with `tags` (checked here, herdless' own allowed) in place of the options' own. */
+  /**
+   * getOrSet, with `tags` (checked here, herdless' own allowed) in place of the options' own.
+   * @internal
+   */
   [TAGGED]<T>(key: string, factory: Factory<T>, options: CallOptions | undefined, own: unknown): Promise<Awaited<T>> {
     try {
       return this.call(key, factory, this.policies.of(options), own === undefined ? undefined : checkTags(own, 'tags', true));
@@ -261,7 +270,10 @@ export class Cache extends EventEmitter {
     return this[INVALIDATE](tags, false);
   }
 
-  /** invalidateTags; `reserved`: herdless' own tags are allowed. */
+  /**
+   * invalidateTags; `reserved`: herdless' own tags are allowed.
+   * @internal
+   */
   [INVALIDATE](tags: readonly string[], reserved: boolean): Promise<void> {
     return this.observer.operation('invalidateTags', undefined, tags, async () => {
       if (this.closed) throw new ClosedError();
@@ -377,12 +389,27 @@ export class Cache extends EventEmitter {
 
 // Typed listeners without changing EventEmitter's behaviour.
 export interface Cache {
+  /** Adds a listener of one of the {@link CacheEvents}: `cache.on('stale', (key) => ...)`. */
   on<E extends keyof CacheEvents>(event: E, listener: (...args: CacheEvents[E]) => void): this;
+  /** Adds a listener called at the next such event only. */
   once<E extends keyof CacheEvents>(event: E, listener: (...args: CacheEvents[E]) => void): this;
+  /** Removes a listener added with `on` or `once`. */
   off<E extends keyof CacheEvents>(event: E, listener: (...args: CacheEvents[E]) => void): this;
+  /** Emits one of the {@link CacheEvents} (herdless does; an application has no reason to). */
   emit<E extends keyof CacheEvents>(event: E, ...args: CacheEvents[E]): boolean;
 }
 
+/**
+ * Makes a cache. Without `redis` it connects to `redis://localhost:6379`; options are checked here, and a
+ * bad one throws an {@link InvalidOptionError} naming it.
+ *
+ * @example
+ * ```ts
+ * const cache = createCache({ redis: { url: process.env.REDIS_URL }, namespace: 'myapp', ttl: '5m', grace: '1h' });
+ * const price = await cache.getOrSet(`price:${sku}`, () => db.price(sku), { tags: [`sku:${sku}`] });
+ * await cache.invalidateTags([`sku:${sku}`]);
+ * ```
+ */
 export function createCache(options?: CacheOptions): Cache {
   return new Cache(options);
 }

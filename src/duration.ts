@@ -1,7 +1,12 @@
 import { InvalidOptionError } from './errors';
 
-/** A number of milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'`. */
+/**
+ * A number of milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'` (units ms, s,
+ * m, h, d). A precise type, so a mistake such as `'5 minutes'` is a type error where it is written; a
+ * string known only at run time goes through parseDuration().
+ */
 export type Duration = number | `${number}${DurationUnit}`;
+/** The units a Duration string may end with. */
 type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
 
 const UNIT_MS: Record<DurationUnit, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -49,6 +54,16 @@ export function toMs(value: unknown, option: string, { allowZero = false, max = 
  * as every option is: `ttl: parseDuration(process.env.CACHE_TTL ?? '5m')`. `Duration` stays a precise type
  * so a literal mistake ('5 minutes') is a type error where it is written; a string known only at run time
  * passes through here instead of a cast, and a bad one throws InvalidOptionError naming `option`.
+ * Surrounding spaces are trimmed; 0 is accepted (whether an option takes 0 is checked where it is used).
+ *
+ * @param value - What was read: a number of milliseconds, or a string such as `'30s'`.
+ * @param option - The name the error gives, e.g. `'CACHE_TTL'`. Default `'duration'`.
+ * @throws An {@link InvalidOptionError} when `value` is not a duration.
+ *
+ * @example
+ * ```ts
+ * const cache = createCache({ ttl: parseDuration(process.env.CACHE_TTL ?? '5m', 'CACHE_TTL') });
+ * ```
  */
 export function parseDuration(value: string | number, option = 'duration'): Duration {
   const text = typeof value === 'string' ? value.trim() : value;

@@ -1,5 +1,18 @@
-/** Base class of every error herdless throws; `code` is stable, messages may improve. */
+/**
+ * Base class of every error herdless throws; `code` is stable, messages may improve.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await cache.getOrSet(key, load, { hardTimeout: '2s' });
+ * } catch (error) {
+ *   if (error instanceof HerdlessError && error.code === 'ERR_HERDLESS_TIMEOUT') return fallback;
+ *   throw error;
+ * }
+ * ```
+ */
 export class HerdlessError extends Error {
+  /** What went wrong, as a stable `ERR_HERDLESS_*` string to branch on; the message's wording may change. */
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -8,21 +21,24 @@ export class HerdlessError extends Error {
   }
 }
 
-/** An option or argument has a value herdless cannot use. Thrown where it is passed. */
+/** An option or argument has a value herdless cannot use. Thrown where it is passed. `code`: 'ERR_HERDLESS_INVALID_OPTION'. */
 export class InvalidOptionError extends HerdlessError {
+  /** The option or argument at fault, with its section for a nested one ('wait.timeout', 'l1.maxBytes'). */
   readonly option: string;
   constructor(option: string, got: unknown, expected: string, message?: string) {
     super('ERR_HERDLESS_INVALID_OPTION', message ?? `herdless: option '${option}' must be ${expected}; got ${describe(got)}`);
     this.option = option;
   }
 
+  /** The error for an option herdless does not know (a misspelt one, most often); the message lists the `known` ones. */
   static unknown(option: string, known: readonly string[]): InvalidOptionError {
     return new InvalidOptionError(option, undefined, '', `herdless: unknown option '${option}'; known options are ${known.join(', ')}`);
   }
 }
 
-/** A waiter gave up after `wait.timeout` with `onTimeout: 'throw'`. */
+/** A waiter gave up after `wait.timeout` with `onTimeout: 'throw'`. `code`: 'ERR_HERDLESS_WAIT_TIMEOUT'. */
 export class WaitTimeoutError extends HerdlessError {
+  /** The key whose computation in another instance was waited for. */
   readonly key: string;
   constructor(key: string, timeoutMs: number) {
     super(
@@ -37,9 +53,12 @@ export class WaitTimeoutError extends HerdlessError {
 /**
  * A caller without a stale value waited `hardTimeout` for a computation (its own or another instance's).
  * The computation goes on, and its result is stored when it finishes (fenced as always).
+ * `code`: 'ERR_HERDLESS_TIMEOUT'.
  */
 export class TimeoutError extends HerdlessError {
+  /** The key that was not computed in time. */
   readonly key: string;
+  /** The `hardTimeout` that ran out, in milliseconds. */
   readonly timeoutMs: number;
   constructor(key: string, timeoutMs: number) {
     super(
@@ -52,8 +71,12 @@ export class TimeoutError extends HerdlessError {
   }
 }
 
-/** The codec could not encode the value the function returned (a function, a symbol, ...). Nothing was cached. */
+/**
+ * The codec could not encode the value the function returned (a function, a symbol, ...). Nothing was cached.
+ * The codec's own error is the `cause`. `code`: 'ERR_HERDLESS_ENCODE'.
+ */
 export class EncodeError extends HerdlessError {
+  /** The key whose value could not be stored. */
   readonly key: string;
   constructor(key: string, cause: unknown) {
     super(
@@ -67,14 +90,17 @@ export class EncodeError extends HerdlessError {
   }
 }
 
-/** Redis could not be used for this call; the call was answered without the cache. Seen by 'error' listeners. */
+/**
+ * Redis could not be used for this call; the call was answered without the cache. Seen by 'error' listeners.
+ * The error behind it, when there is one, is the `cause`. `code`: 'ERR_HERDLESS_REDIS_UNAVAILABLE'.
+ */
 export class RedisUnavailableError extends HerdlessError {
   constructor(message: string, cause?: unknown) {
     super('ERR_HERDLESS_REDIS_UNAVAILABLE', `herdless: ${message}`, { cause });
   }
 }
 
-/** The cache was closed; create a new one. */
+/** The cache was closed; create a new one. `code`: 'ERR_HERDLESS_CLOSED'. */
 export class ClosedError extends HerdlessError {
   constructor() {
     super('ERR_HERDLESS_CLOSED', 'herdless: this cache was closed; create a new one with createCache()');
@@ -99,8 +125,10 @@ function describe(value: unknown): string {
 /**
  * A function ran longer than `lease.maxHold`; its lease was released so another caller can compute, and
  * its result will not be cached. Seen by 'error' listeners; the function's own caller still gets its result.
+ * `code`: 'ERR_HERDLESS_LEASE_HELD_TOO_LONG'.
  */
 export class LeaseHeldTooLongError extends HerdlessError {
+  /** The key whose function ran too long. */
   readonly key: string;
   constructor(key: string, maxHoldMs: number) {
     super(

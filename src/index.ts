@@ -1,5 +1,19 @@
+/**
+ * Cache function results in Redis without a cache stampede: one computation per key across the fleet.
+ *
+ * @example
+ * ```ts
+ * import { createCache } from 'herdless';
+ *
+ * const cache = createCache({ redis: { url: process.env.REDIS_URL }, namespace: 'myapp', ttl: '5m' });
+ * const report = await cache.getOrSet('report:2026', () => buildReport());
+ * ```
+ * @module herdless
+ */
 export { Cache, createCache, type CacheEvents, type Factory } from './cache';
-export type { CacheOptions, CallOptions, FreshnessOptions, SetOptions } from './options';
+export type { CacheOptions, CallOptions, FreshnessOptions, MemoryOptions, RedisOption, SetOptions } from './options';
+export type { ModernRedisClient, RedisClient } from './store/standalone';
+export type { RedisCluster } from './store/cluster';
 export { parseDuration, type Duration } from './duration';
 export type { Codec } from './codec/codec';
 export { v8Codec } from './codec/v8';

@@ -13,7 +13,15 @@ import { clientKind, type ClientKind } from './store/client-kind';
 import type { ModernRedisClient, RedisClient } from './store/standalone';
 
 /** Where the cache keeps its data: a connection herdless opens (and closes), or a client you own. */
-export type RedisOption = RedisClientOptions | RedisClient | ModernRedisClient | { cluster: RedisClusterOptions } | RedisCluster;
+export type RedisOption =
+  | RedisClientOptions
+  | RedisClient
+  | ModernRedisClient
+  | {
+      /** node-redis v4 cluster options (`{ rootNodes: [{ url }] }`) for a cluster connection herdless opens and closes. */
+      cluster: RedisClusterOptions;
+    }
+  | RedisCluster;
 
 /** How fresh values must be; cache-wide in createCache, or per call. See the README's freshness section. */
 export interface FreshnessOptions {
@@ -60,6 +68,22 @@ export interface MemoryOptions {
   values?: 'frozen' | 'copy';
 }
 
+/**
+ * What createCache() takes: where Redis is, the key namespace, and the cache-wide defaults of every call
+ * (the freshness options, which a call's own options override). Every option is optional; a misspelt or
+ * misplaced one throws InvalidOptionError at createCache().
+ *
+ * @example
+ * ```ts
+ * const cache = createCache({
+ *   redis: { url: process.env.REDIS_URL },
+ *   namespace: 'myapp',
+ *   ttl: '5m',
+ *   grace: '1h',
+ *   l1: { maxEntries: 50_000 },
+ * });
+ * ```
+ */
 export interface CacheOptions extends FreshnessOptions {
   /**
    * A memory tier in front of Redis, kept coherent across the fleet (see the README's L1 section): true for
@@ -69,10 +93,12 @@ export interface CacheOptions extends FreshnessOptions {
   /**
    * node-redis v4 client options (`{ url }`) or `{ cluster: { rootNodes } }` for a connection herdless opens
    * and closes; or a client you own: a node-redis v4 client or cluster, or a node-redis v5/v6 client.
+   * Default: a connection herdless opens with node-redis' defaults (localhost:6379).
    */
   redis?: RedisOption;
   /** Prefix of every key. Default 'herdless'. */
   namespace?: string;
+  /** The lease one caller in the fleet holds while it computes a key, so every other caller waits instead of computing too. */
   lease?: {
     /** Lifetime of a lease; renewed every ttl/3 while the function runs. Default '10s'. */
     ttl?: Duration;
@@ -87,6 +113,7 @@ export interface CacheOptions extends FreshnessOptions {
    * travel to waiters in other processes (JSON primitives only; objects are never written to Redis).
    */
   errorFields?: readonly string[];
+  /** How a caller waits for a key another instance is computing. */
   wait?: {
     /** How long a caller waits for another instance's result. Default '30s'. */
     timeout?: Duration;
@@ -116,7 +143,10 @@ export interface CallOptions extends FreshnessOptions {
 }
 
 /** What set() takes: how long the value is fresh, how long it may then be served stale, and its tags. */
-export type SetOptions = Pick<FreshnessOptions, 'ttl' | 'grace'> & { tags?: readonly string[] };
+export type SetOptions = Pick<FreshnessOptions, 'ttl' | 'grace'> & {
+  /** Tags the value is stored under, as in getOrSet's options: `invalidateTags([tag])` then invalidates it. */
+  tags?: readonly string[];
+};
 
 export interface Settings {
   redis: RedisOption;

@@ -17,6 +17,7 @@ import type { VersionBook } from './tags/versions';
 import type { GetOrSetContext } from './telemetry/channels';
 import type { Observer, Trace } from './telemetry/observer';
 
+/** The function whose result is cached: called with no arguments, it returns the value or a promise of it. */
 export type Factory<T> = () => T | PromiseLike<T>;
 
 // The first byte of an acquire reply (lease/scripts.ts).

@@ -4,6 +4,11 @@ import type { Codec, ReadAt } from './codec';
  * JSON, for fleets where something other than Node.js reads the cache. Lossy in the usual JSON ways:
  * Dates become strings, Map/Set become {} , undefined inside objects disappears. A top-level value JSON
  * cannot represent (undefined, a function, a symbol, a BigInt) is refused rather than stored as something else.
+ *
+ * @example
+ * ```ts
+ * const cache = createCache({ codec: jsonCodec });
+ * ```
  */
 export const jsonCodec: Codec = {
   name: 'json',

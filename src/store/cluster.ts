@@ -8,7 +8,7 @@ import { slotOf } from './slot';
 import { shut } from './standalone';
 import { BUFFERS, evalScript, type Listener, type ScriptArg, type ScriptReply, type Store, type StoreOptions } from './store';
 
-// Any node-redis v4 cluster, whatever modules or scripts its owner configured.
+/** Any node-redis v4 cluster (createCluster from redis@4), whatever modules or scripts its owner configured. */
 export type RedisCluster = RedisClusterType<any, any, any>;
 
 // Don't poke the topology more often than this while a failover is under way.

@@ -5,7 +5,7 @@ import { limitRepeats } from './error-limit';
 import type { Script } from './script';
 import { evalScript, isErrorReply, type Listener, type ScriptArg, type ScriptReply, type Send, type Store, type StoreOptions } from './store';
 
-// Any node-redis v4 client, whatever modules or scripts its owner configured.
+/** Any node-redis v4 client (createClient from redis@4), whatever modules or scripts its owner configured. */
 export type RedisClient = RedisClientType<any, any, any>;
 
 /**
@@ -14,11 +14,17 @@ export type RedisClient = RedisClientType<any, any, any>;
  * sends every command through sendCommand with a type mapping that returns Buffers.
  */
 export interface ModernRedisClient {
+  /** A view of the client whose replies come back in the given types (herdless asks for Buffers). */
   withTypeMapping(mapping: any): unknown;
+  /** Sends one command as its arguments; every command herdless sends goes through here. */
   sendCommand(args: any, options?: any): Promise<unknown>;
+  /** A new connection with the same options, for subscriptions (a subscribed connection sends no commands). */
   duplicate(overrides?: any): unknown;
+  /** Opens the connection; herdless calls it when the client is not open yet. */
   connect(): Promise<unknown>;
+  /** True from connect() until the client is closed, reconnecting included. */
   readonly isOpen: boolean;
+  /** True while the connection is up and ready for commands. */
   readonly isReady: boolean;
 }
 

@@ -44,7 +44,9 @@ export type Outcome =
 
 /** The context of one getOrSet call on `herdless:getOrSet` (and `herdless:miss`). */
 export interface GetOrSetContext {
+  /** The cache the call was made on. */
   readonly cache: Cache;
+  /** Its namespace: a bounded attribute, where the key is not. */
   readonly namespace: string;
   /** The key as the caller passed it. Keys are unbounded: do not use it as a metric attribute. */
   readonly key: string;
@@ -87,49 +89,73 @@ export type RefreshOutcome =
 
 /** The context of one background refresh attempt on `herdless:refresh`. */
 export interface RefreshContext {
+  /** The cache the refresh runs for. */
   readonly cache: Cache;
+  /** Its namespace. */
   readonly namespace: string;
+  /** The key being refreshed (unbounded: not a metric attribute). */
   readonly key: string;
+  /** Set when the attempt ends, before `asyncEnd` is published. */
   outcome: RefreshOutcome | undefined;
   /** How long the function ran, in milliseconds, when this attempt ran it. */
   factoryMs: number | undefined;
   /** As on GetOrSetContext: set by a subscriber of this channel's `start`, runs the function in its context. */
   runFactory: (<T>(run: () => T) => T) | undefined;
+  /** Set by Node's tracing channel if the attempt rejects (it does not: a refresh's failure is its outcome). */
   error?: unknown;
+  /** Set by Node's tracing channel: the fresh value, or an internal marker when there is none. */
   result?: unknown;
 }
 
 /** The context of get, set, delete, invalidateTags and clear on their tracing channels. */
 export interface OperationContext {
+  /** The cache the operation was called on. */
   readonly cache: Cache;
+  /** Its namespace. */
   readonly namespace: string;
+  /** Which operation: each has its tracing channel, `herdless:<operation>`. */
   readonly operation: 'get' | 'set' | 'delete' | 'invalidateTags' | 'clear';
   /** get, set, delete. */
   readonly key: string | undefined;
   /** invalidateTags. */
   readonly tags: readonly string[] | undefined;
+  /** Set by Node's tracing channel when the operation rejects. */
   error?: unknown;
+  /** Set by Node's tracing channel when it resolves: get's value, delete's boolean. */
   result?: unknown;
 }
 
 /** A message on `herdless:error`. */
 export interface ErrorMessage {
+  /** The cache that met the error. */
   readonly cache: Cache;
+  /** Its namespace. */
   readonly namespace: string;
+  /** What went wrong (a RedisUnavailableError, most often). */
   readonly error: unknown;
+  /** The key of the call it happened in, when there was one. */
   readonly key: string | undefined;
 }
 
 /** The channel names, for `diagnostics_channel.tracingChannel(name)` and `diagnostics_channel.subscribe(name)`. */
 export const CHANNELS = {
+  /** Tracing channel: one trace per getOrSet call ({@link GetOrSetContext}). */
   getOrSet: 'herdless:getOrSet',
+  /** Tracing channel: one trace per background refresh attempt ({@link RefreshContext}). */
   refresh: 'herdless:refresh',
+  /** Tracing channel: get ({@link OperationContext}). */
   get: 'herdless:get',
+  /** Tracing channel: set. */
   set: 'herdless:set',
+  /** Tracing channel: delete. */
   delete: 'herdless:delete',
+  /** Tracing channel: invalidateTags. */
   invalidateTags: 'herdless:invalidateTags',
+  /** Tracing channel: clear. */
   clear: 'herdless:clear',
+  /** Plain channel: a traced getOrSet found no usable value; its {@link GetOrSetContext}, before the function may run. */
   miss: 'herdless:miss',
+  /** Plain channel: an {@link ErrorMessage} for each 'error' event. */
   error: 'herdless:error',
 } as const;
 

@@ -1,8 +1,14 @@
 /** A snapshot of a cache's counters since it was created: `cache.stats()`. Counts are of this process only. */
 export interface CacheStats {
+  /** The cache's namespace. */
   readonly namespace: string;
   /** Calls answered by a fresh value, by tier. */
-  readonly hits: { readonly memory: number; readonly redis: number };
+  readonly hits: {
+    /** From the memory tier (L1). */
+    readonly memory: number;
+    /** From Redis. */
+    readonly redis: number;
+  };
   /** Calls answered by a stale value (past its ttl, within grace). */
   readonly stale: number;
   /** Calls that found no usable value in Redis and entered the lease conversation (each then leads, waits or is answered without the cache). */
@@ -28,7 +34,16 @@ export interface CacheStats {
   /** Reports on the 'error' event: Redis failures and unreadable stored values (each call was answered anyway). */
   readonly errors: number;
   /** The memory tier, when the cache has one. */
-  readonly memory: { readonly entries: number; readonly bytes: number; readonly evictions: number } | undefined;
+  readonly memory:
+    | {
+        /** Entries held now. */
+        readonly entries: number;
+        /** What they count against maxBytes now. */
+        readonly bytes: number;
+        /** Entries dropped to stay within maxEntries or maxBytes (not those an invalidation dropped). */
+        readonly evictions: number;
+      }
+    | undefined;
 }
 
 /** The counters a cache keeps; increments only, so the hit path pays an add. */
