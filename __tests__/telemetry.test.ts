@@ -65,6 +65,7 @@ class Recorder {
       this.stops.push(() => channel.unsubscribe(handlers));
     };
     tracing<GetOrSetContext>(CHANNELS.getOrSet, (context, wasStarted) => this.calls.push({ ...context, started: wasStarted, ended: true }));
+    tracing<GetOrSetContext>(CHANNELS.miss, (context) => this.misses.push(context));
     tracing<RefreshContext>(CHANNELS.refresh, (context) => this.refreshes.push(context));
     for (const name of [CHANNELS.get, CHANNELS.set, CHANNELS.delete, CHANNELS.invalidateTags, CHANNELS.clear]) tracing<OperationContext>(name, (context) => this.operations.push(context));
     const plain = (name: string, listener: (message: unknown) => void) => {
@@ -72,7 +73,6 @@ class Recorder {
       this.stops.push(() => diagnostics.unsubscribe(name, listener));
     };
     plain(CHANNELS.error, (message) => this.errors.push(message as ErrorMessage));
-    plain(CHANNELS.miss, (message) => this.misses.push(message as GetOrSetContext));
     return this;
   }
 
@@ -114,8 +114,8 @@ test('each getOrSet is traced with its outcome: lead with the function time, the
   expect(first.waitMs).toBeUndefined();
   expect(new Set(rest.map((call) => `${call.outcome}:${call.tier}`))).toEqual(new Set(['hit:redis', 'hit:memory']));
   expect(rest.every((call) => call.factoryMs === undefined && call.cache === cache)).toBe(true);
-  // The one miss was published on herdless:miss, with that same call's context.
-  expect(recorder.misses.filter((miss) => miss.namespace === cache.namespace)).toHaveLength(1);
+  // The one miss was traced on herdless:miss, with that same call's context.
+  expect(recorder.misses.filter((miss) => miss.namespace === cache.namespace)).toMatchObject([{ key: 'k', outcome: 'lead' }]);
 });
 
 test('a herd: one lead in the fleet, the other cache waits (its wait timed), the same-process callers join', async () => {
@@ -134,8 +134,8 @@ test('a herd: one lead in the fleet, the other cache waits (its wait timed), the
   expect(wait.cache).toBe(b);
   expect(wait.waitMs).toBeGreaterThan(50);
   expect(wait.factoryMs).toBeUndefined();
-  expect(a.stats()).toMatchObject({ misses: 1, leads: 1, waits: 0, joined: 2 });
-  expect(b.stats()).toMatchObject({ misses: 1, leads: 0, waits: 1, joined: 1 });
+  expect(a.stats()).toMatchObject({ misses: 1, calls: { lead: 1, wait: 0, joined: 2 } });
+  expect(b.stats()).toMatchObject({ misses: 1, calls: { lead: 0, wait: 1, joined: 1 } });
 });
 
 test('a takeover, a fence, a thrown error, a refused call', async () => {
@@ -165,7 +165,7 @@ test('a takeover, a fence, a thrown error, a refused call', async () => {
   expect(byKey.c).toMatchObject({ outcome: undefined, ended: true });
   expect(byKey.c.error).toBeInstanceOf(Error);
   expect(await admin.exists(`${cache.namespace}:{f}:v`)).toBe(0);
-  expect(cache.stats()).toMatchObject({ leads: 3, takeovers: 1, fenced: 1, waits: 1 });
+  expect(cache.stats().calls).toMatchObject({ lead: 1, takeover: 1, fence: 1, wait: 0 });
 });
 
 test('stale within grace, the refresh traced on herdless:refresh, and softTimeout answered by the refresh', async () => {
@@ -187,7 +187,7 @@ test('stale within grace, the refresh traced on herdless:refresh, and softTimeou
   expect(recorder.outcomes(cache.namespace)).toEqual(['lead', 'stale:redis', 'refresh']);
   expect(recorder.refreshes.map((r) => r.outcome)).toEqual(['refreshed', 'refreshed']);
   expect(recorder.refreshes[0].factoryMs).toBeGreaterThanOrEqual(15);
-  expect(cache.stats()).toMatchObject({ stale: 1, refreshes: 2, refreshFailures: 0 });
+  expect(cache.stats()).toMatchObject({ calls: { lead: 1, stale: 1, refresh: 1 }, refreshes: { refreshed: 2, failed: 0 } });
 });
 
 test('a failed refresh, and one that finds the refresh running elsewhere', async () => {
@@ -203,8 +203,8 @@ test('a failed refresh, and one that finds the refresh running elsewhere', async
     ['a', 'failed'],
     ['b', 'backoff'],
   ]);
-  expect(a.stats()).toMatchObject({ refreshes: 1, refreshFailures: 1, stale: 1 });
-  expect(b.stats()).toMatchObject({ refreshes: 0, stale: 1 });
+  expect(a.stats()).toMatchObject({ calls: { lead: 1, stale: 1 }, refreshes: { failed: 1, refreshed: 0 } });
+  expect(b.stats()).toMatchObject({ calls: { stale: 1 }, refreshes: { backoff: 1, failed: 0 } });
 });
 
 test('uncached when Redis cannot be reached, and timeout with hardTimeout', async () => {
@@ -218,27 +218,35 @@ test('uncached when Redis cannot be reached, and timeout with hardTimeout', asyn
   expect(recorder.calls.find((call) => call.namespace === down.namespace)!.factoryMs).toBeGreaterThanOrEqual(0);
   expect(recorder.outcomes(cache.namespace)).toEqual(['timeout']);
   expect(recorder.errors.filter((e) => e.namespace === down.namespace).length).toBeGreaterThan(0);
-  expect(down.stats()).toMatchObject({ uncached: 1 });
+  expect(down.stats()).toMatchObject({ calls: { uncached: 1 } });
   expect(down.stats().errors).toBeGreaterThan(0);
-  expect(cache.stats()).toMatchObject({ timeouts: 1, waits: 1 });
+  expect(cache.stats()).toMatchObject({ calls: { timeout: 1, wait: 0 } });
 });
 
-test('a subscriber of herdless:miss runs the function inside its own context (runFactory)', async () => {
-  recorder.start();
+test('a subscriber of herdless:miss alone sees each miss with its outcome, and runs the function inside its own context (runFactory)', async () => {
   const [cache] = caches(1);
   const store = new AsyncLocalStorage<string>();
-  const wrap = (message: unknown) => {
-    const context = message as GetOrSetContext;
-    context.runFactory = (run) => store.run(`span-of-${context.key}`, run);
+  const ended: GetOrSetContext[] = [];
+  const handlers = {
+    start: (context: GetOrSetContext) => {
+      context.runFactory = (run) => store.run(`span-of-${context.key}`, run);
+    },
+    end: () => undefined,
+    asyncStart: () => undefined,
+    asyncEnd: (context: GetOrSetContext) => void ended.push({ ...context }),
+    error: () => undefined,
   };
-  diagnostics.subscribe(CHANNELS.miss, wrap);
+  const miss = diagnostics.tracingChannel<unknown, GetOrSetContext>(CHANNELS.miss);
+  miss.subscribe(handlers);
   try {
     expect(await cache.getOrSet('ctx', () => store.getStore())).toBe('span-of-ctx');
-    // Not set on a hit: the function does not run, and nothing calls runFactory.
+    // A hit is no miss: nothing is traced, and the function does not run.
     expect(await cache.getOrSet('ctx', () => 'never')).toBe('span-of-ctx');
   } finally {
-    diagnostics.unsubscribe(CHANNELS.miss, wrap);
+    miss.unsubscribe(handlers);
   }
+  expect(ended).toMatchObject([{ key: 'ctx', outcome: 'lead', cache }]);
+  expect(ended[0].factoryMs).toBeGreaterThanOrEqual(0);
 });
 
 test('set, get, delete, invalidateTags and clear are traced on their own channels', async () => {
@@ -275,17 +283,26 @@ test('an unreadable stored value is published on herdless:error and counted', as
 
 test('without a subscriber nothing is traced, and stats() still counts', async () => {
   const [cache] = caches(1, { l1: { maxEntries: 2 } });
-  for (const key of ['a', 'b', 'c', 'd', 'e']) await cache.getOrSet(key, () => key);
+  let calls = 0;
+  const get = (key: string, fn: () => unknown) => {
+    calls++;
+    return cache.getOrSet(key, fn);
+  };
+  for (const key of ['a', 'b', 'c', 'd', 'e']) await get(key, () => key);
   await settled(cache, 'e');
+  calls += 2; // settled() reads 'e' twice
   // Trusted now: hits from Redis fill the tier, which keeps 2 entries.
-  for (const key of ['a', 'b', 'c', 'd', 'e']) await cache.getOrSet(key, () => 'x');
+  for (const key of ['a', 'b', 'c', 'd', 'e']) await get(key, () => 'x');
   for (let i = 0; i < 50 && cache.stats().hits.memory === 0; i++) {
-    await cache.getOrSet('e', () => 'x');
+    await get('e', () => 'x');
     await sleep(10);
   }
   expect(recorder.calls).toHaveLength(0);
   const stats = cache.stats();
-  expect(stats).toMatchObject({ namespace: cache.namespace, misses: 5, leads: 5, waits: 0, stale: 0, uncached: 0 });
+  expect(stats).toMatchObject({ namespace: cache.namespace, misses: 5, calls: { lead: 5, wait: 0, stale: 0, uncached: 0, joined: 0 } });
+  // Every call is counted once, by its outcome.
+  expect(Object.values(stats.calls).reduce((a, b) => a + b, 0)).toBe(calls);
+  expect(stats.calls.hit).toBe(stats.hits.memory + stats.hits.redis);
   expect(stats.hits.memory).toBeGreaterThan(0);
   expect(stats.hits.redis).toBeGreaterThan(0);
   expect(stats.memory!.entries).toBeLessThanOrEqual(2);

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { InvalidationChannel, KEY_MESSAGE } from './bus/invalidations';
 import { Waker } from './bus/waker';
 import { EnvelopeFormat, EPOCH, type Envelope } from './envelope';
-import { checkedAt, ClosedError, InvalidOptionError, located, RedisUnavailableError } from './errors';
+import { checkedAt, ClosedError, failedWrite, InvalidOptionError, located } from './errors';
 import type { CacheEvents } from './events';
 import { Age, judge, tagged, type Freshness } from './freshness/policy';
 import { Refresher } from './freshness/refresher';
@@ -18,6 +18,7 @@ import { checkTags } from './tags/check';
 import { VersionBook } from './tags/versions';
 import { getOrSetChannel, type GetOrSetContext } from './telemetry/channels';
 import { Observer } from './telemetry/observer';
+import { joinerFactory, joinerRecord, traced, type Joining } from './telemetry/record';
 import type { CacheStats } from './telemetry/stats';
 import { MemoryAnswers } from './tier/answers';
 import { MemoryTier } from './tier/memory';
@@ -25,8 +26,6 @@ import { MemoryTier } from './tier/memory';
 export type { CacheEvents } from './events';
 export type { Factory } from './protocol';
 
-/** What a call that joined another in flight needs should it wait too long: its function, and its trace when traced. */
-type Joining = Factory<unknown> | { readonly factory: Factory<unknown>; readonly trace: GetOrSetContext };
 
 /**
  * For the decorators only (decorators/target.ts): getOrSet with its tags given apart from the options, so
@@ -128,10 +127,10 @@ export class Cache extends EventEmitter {
       channel.lost(resubscribe);
       channel.recheck();
     };
-    const late = (key: string, joining: Joining) =>
-      typeof joining === 'function' ? this.protocol.waitedTooLong(key, joining, undefined) : this.protocol.waitedTooLong(key, joining.factory, joining.trace);
-    this.flights = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
-    this.forced = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags);
+    const late = (key: string, joining: Joining) => this.protocol.waitedTooLong(key, joinerFactory(joining), joinerRecord(joining));
+    const settled = (flight: Flight<unknown>) => observer.settled(flight);
+    this.flights = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags, settled);
+    this.forced = new SingleFlight(this.settings.waitTimeoutMs, late, this.tags, settled);
     const cache = this;
     const leases: LeaseContext = {
       store: this.store,
@@ -180,11 +179,7 @@ export class Cache extends EventEmitter {
   /** One call of getOrSet, its options resolved; throws what the caller rejects with. */
   private call<T>(key: string, factory: Factory<T>, policy: Freshness, tags: readonly string[] | undefined): Promise<Awaited<T>> {
     // Traced only while someone listens on herdless:getOrSet; otherwise nothing is built for it.
-    if (getOrSetChannel.hasSubscribers) {
-      const trace = this.observer.getOrSetContext(key);
-      // A refusal (a closed cache, a bad key) rejects too, so every traced call ends with asyncEnd.
-      return getOrSetChannel.tracePromise(async () => this.answer(key, factory, policy, tags, trace), trace) as Promise<Awaited<T>>;
-    }
+    if (getOrSetChannel.hasSubscribers) return this.observer.traced(key, (trace) => this.answer(key, factory, policy, tags, trace)) as Promise<Awaited<T>>;
     return this.answer(key, factory, policy, tags, undefined) as Promise<Awaited<T>>;
   }
 
@@ -193,14 +188,14 @@ export class Cache extends EventEmitter {
     if (typeof factory !== 'function') throw new InvalidOptionError('factory', factory, 'a function that computes the value');
     // A fresh value in the memory tier answers at once, before any flight: only a miss there costs more.
     // (Its key was checked when it was filled.)
-    const remembered = policy.l1 && !policy.forceFresh && this.answers !== undefined ? this.answers!.fresh(key, policy, trace) : undefined;
+    const remembered = policy.l1 && !policy.forceFresh && this.answers !== undefined ? this.answers.fresh(key, policy, trace) : undefined;
     if (remembered !== undefined) return remembered;
     checkKey(key);
     // A call that joins one in flight keeps this outcome; one that starts a flight reports its own.
     if (trace !== undefined) trace.outcome = 'joined';
     const joining: Joining = trace === undefined ? factory : { factory, trace };
-    if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), flight, trace), joining, tags);
-    return this.flights.do(key, (flight) => this.load(key, factory, policy, flight, trace), joining, tags);
+    if (policy.forceFresh) return this.forced.do(key, (flight) => this.recompute(key, factory, tagged(policy, flight), traced(flight, trace)), joining, tags);
+    return this.flights.do(key, (flight) => this.load(key, factory, policy, traced(flight, trace)), joining, tags);
   }
 
   /** The cached value while it is fresh, or undefined (none, past its ttl, or Redis cannot be reached). */
@@ -241,7 +236,7 @@ export class Cache extends EventEmitter {
     });
     const family = this.keys.family(key);
     const keep = String(policy.ttlMs + policy.graceMs);
-    const stamp = await this.invalidating('set', Promise.resolve(this.tags.capture(policy.tags)));
+    const stamp = await failedWrite('set', Promise.resolve(this.tags.capture(policy.tags)));
     const bytes = this.protocol.encode(key, value, policy.ttlMs, 0, stamp);
     await this.invalidation(key, 'set', this.store.run(this.scripts.overwrite, [family.value, family.lease, family.channel, family.backoff], [bytes, keep, this.keys.invalidations, KEY_MESSAGE + key]));
   }
@@ -279,7 +274,7 @@ export class Cache extends EventEmitter {
       if (this.closed) throw new ClosedError();
       const checked = checkedAt('invalidateTags', () => checkTags(tags, 'tags', reserved));
       // Each tag once: two new versions of one tag, sent together, could land in either order.
-      await this.invalidating('invalidateTags', this.tags.invalidate([...new Set(checked)]));
+      await failedWrite('invalidateTags', this.tags.invalidate([...new Set(checked)]));
     });
   }
 
@@ -290,13 +285,14 @@ export class Cache extends EventEmitter {
   clear(): Promise<void> {
     return this.observer.operation('clear', undefined, undefined, async () => {
       if (this.closed) throw new ClosedError();
-      await this.invalidating('clear', this.tags.invalidate([EPOCH]));
+      await failedWrite('clear', this.tags.invalidate([EPOCH]));
     });
   }
 
   /** A snapshot of this cache's counters in this process, for logs and tests (telemetry/stats.ts). */
   stats(): CacheStats {
-    return this.observer.counters.snapshot(this.namespace, this.flights.joined + this.forced.joined, this.memory?.usage());
+    const joiners = { joined: this.flights.joined + this.forced.joined, late: this.flights.late + this.forced.late };
+    return this.observer.counters.snapshot(this.namespace, joiners, this.memory?.usage());
   }
 
   /** Closes the connections this cache opened; a client you passed in stays open. */
@@ -310,54 +306,53 @@ export class Cache extends EventEmitter {
 
   // The hit path past the memory tier: one GET, the decode, the stamp and the age check. Written without
   // async/await to keep it to the promises it needs.
-  private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, trace: GetOrSetContext | undefined): Promise<unknown> {
+  private load(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
     const memory = policy.l1 ? this.memory : undefined;
     const ticket = memory === undefined ? 0 : memory.ticket();
     return this.store.get(this.keys.value(key)).then(
       (bytes) => {
         const envelope = bytes === null ? undefined : this.protocol.read(key, bytes);
-        if (envelope === undefined) return this.missed(key, factory, policy, flight, bytes, trace);
-        if (this.tags.judge(envelope.stamp)) return this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket, trace);
+        if (envelope === undefined) return this.missed(key, factory, policy, flight, bytes);
+        if (this.tags.judge(envelope.stamp)) return this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket);
         // Its tags' versions are not known here, or differ from what this process knows: Redis tells.
         return this.tags.confirm(envelope.stamp).then(
-          (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket, trace) : this.missed(key, factory, policy, flight, bytes, trace)),
-          (error) => this.protocol.uncached(key, factory, error, trace),
+          (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket) : this.missed(key, factory, policy, flight, bytes)),
+          (error) => this.protocol.uncached(key, factory, error, flight),
         );
       },
-      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error, trace) : this.answers!.unreachable(key, factory, policy, error, trace)),
+      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error, flight) : this.answers!.unreachable(key, factory, policy, error, flight)),
     );
   }
 
   /** A valid value read from Redis, by its age. */
-  private found(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, envelope: Envelope, memory: MemoryTier | undefined, ticket: number, trace: GetOrSetContext | undefined): unknown {
+  private found(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, envelope: Envelope, memory: MemoryTier | undefined, ticket: number): unknown {
     const age = judge(envelope, Date.now(), policy);
     if (age === Age.Fresh) {
-      this.observer.hit(key, 'redis', trace);
+      this.observer.hit(key, flight);
       return memory === undefined ? envelope.value : memory.fill(key, bytes, envelope, ticket);
     }
     // Only a fresh value is kept in memory; anything older is served as Redis holds it, and refreshed.
     const value = memory === undefined ? envelope.value : memory.settle(envelope.value);
     if (age === Age.Early) {
-      this.observer.hit(key, 'redis', trace);
+      this.observer.hit(key, flight);
       this.refresher.refreshLater(key, factory, tagged(policy, flight), bytes);
       return value;
     }
-    if (age === Age.Stale) return this.refresher.serveStale(key, factory, tagged(policy, flight), flight, bytes, value, trace);
-    return this.missed(key, factory, policy, flight, bytes, trace);
+    if (age === Age.Stale) return this.refresher.serveStale(key, factory, tagged(policy, flight), flight, bytes, value, flight);
+    return this.missed(key, factory, policy, flight, bytes);
   }
 
   /** No usable value (none, unreadable, invalidated, past grace): `bytes`, if any, count as a miss. */
-  private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null, trace: GetOrSetContext | undefined): Promise<unknown> {
-    this.observer.miss(key, trace);
-    return this.protocol.miss(key, factory, tagged(policy, flight), flight, bytes ?? undefined, trace);
+  private missed(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer | null): Promise<unknown> {
+    return this.observer.miss(key, flight, () => this.protocol.miss(key, factory, tagged(policy, flight), flight, bytes ?? undefined, flight));
   }
 
 
   /** forceFresh: whatever is stored now is not good enough; compute, or wait for a computation already running. */
-  private recompute(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, trace: GetOrSetContext | undefined): Promise<unknown> {
+  private recompute(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
     return this.store.get(this.keys.value(key)).then(
-      (bytes) => this.protocol.miss(key, factory, policy, flight, bytes ?? undefined, trace),
-      (error) => this.protocol.uncached(key, factory, error, trace),
+      (bytes) => this.observer.miss(key, flight, () => this.protocol.miss(key, factory, policy, flight, bytes ?? undefined, flight)),
+      (error) => this.protocol.uncached(key, factory, error, flight),
     );
   }
 
@@ -367,22 +362,12 @@ export class Cache extends EventEmitter {
    */
   private async invalidation<T>(key: string, what: string, pending: Promise<T>): Promise<T> {
     try {
-      return await this.invalidating(what, pending);
+      return await failedWrite(what, pending);
     } finally {
       this.memory?.invalidated(key);
       this.flights.detachKey(key);
       this.forced.detachKey(key);
       this.refresher.forget(key);
-    }
-  }
-
-  /** A write, a tag invalidation, or the versions a set() needs: a failure is reported as Redis unavailable (a write may have landed all the same). */
-  private async invalidating<T>(what: string, pending: Promise<T>): Promise<T> {
-    try {
-      return await pending;
-    } catch (error) {
-      if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
-      throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
     }
   }
 }

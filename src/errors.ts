@@ -159,3 +159,16 @@ export function checkedAt<T>(where: string, check: () => T): T {
     throw located(error, where);
   }
 }
+
+/**
+ * A write, a tag invalidation, or the versions a set() needs: a failure is reported as Redis unavailable
+ * (a write may have landed all the same); `what` names the operation in the message.
+ */
+export async function failedWrite<T>(what: string, pending: Promise<T>): Promise<T> {
+  try {
+    return await pending;
+  } catch (error) {
+    if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
+    throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
+  }
+}

@@ -14,8 +14,8 @@ import type { Settings } from './options';
 import type { Flight, SingleFlight } from './singleflight';
 import type { ScriptReply, Store } from './store/store';
 import type { VersionBook } from './tags/versions';
-import type { GetOrSetContext } from './telemetry/channels';
-import type { Observer, Trace } from './telemetry/observer';
+import { call, type Observer } from './telemetry/observer';
+import type { CallRecord } from './telemetry/record';
 
 /** The function whose result is cached: called with no arguments, it returns the value or a promise of it. */
 export type Factory<T> = () => T | PromiseLike<T>;
@@ -57,23 +57,23 @@ export class Protocol {
   /**
    * No usable value: lead or wait. `unusable`: bytes found at the key that this call cannot use (unreadable,
    * or past ttl and grace); they count as a miss. Without a stale value to fall back on, hardTimeout bounds the wait.
-   * `trace`: the call's diagnostics context, when someone listens (telemetry/channels.ts).
+   * `record`: what the call notes of itself (telemetry/record.ts): its flight.
    */
-  miss(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, trace: GetOrSetContext | undefined): Promise<unknown> {
+  miss(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, record: CallRecord): Promise<unknown> {
     const patience: Patience =
       policy.hardTimeoutMs > 0
         ? {
             until: Date.now() + policy.hardTimeoutMs,
             late: () => {
-              this.observer.timeout(trace);
+              this.observer.timeout(record);
               throw new TimeoutError(key, policy.hardTimeoutMs);
             },
           }
         : UNBOUNDED;
-    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience, trace), patience);
+    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience, record), patience);
   }
 
-  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience, trace: GetOrSetContext | undefined): Promise<unknown> {
+  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience, record: CallRecord): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
@@ -81,26 +81,26 @@ export class Protocol {
       // The first acquire has no lease to follow yet: the error key of the empty token never exists.
       reply = (await this.acquire(key, family, token, '', unusable, false)) as ScriptReply[];
     } catch (error) {
-      return this.uncached(key, factory, error, trace);
+      return this.uncached(key, factory, error, record);
     }
     const kind = (reply[0] as Buffer)[0];
-    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false, trace);
+    if (kind === KIND_LEAD) return this.lead(key, family, token, factory, policy, flight, false, record);
     if (kind === KIND_VALUE) {
       let envelope: Envelope | undefined;
       try {
         envelope = await this.usable(key, reply[1] as Buffer);
       } catch (error) {
-        return this.uncached(key, factory, error, trace);
+        return this.uncached(key, factory, error, record);
       }
       if (envelope) {
-        this.observer.found(trace);
+        this.observer.found(record);
         return envelope.value;
       }
       // Another value, which this call cannot use either (unreadable, or invalidated by a tag): ask to lead over it, once.
-      if (unusable) return this.uncached(key, factory, undefined, trace);
-      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience, trace);
+      if (unusable) return this.uncached(key, factory, undefined, record);
+      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience, record);
     }
-    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false, trace);
+    return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false, record);
   }
 
   /**
@@ -108,8 +108,8 @@ export class Protocol {
    * its lease with the fleet-wide backoff and is reported as 'refresh-failed'; it still rejects, for the
    * caller to answer with its stale value.
    */
-  async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown> | undefined, refresh: boolean, trace: Trace | undefined): Promise<unknown> {
-    this.observer.lead(key, trace, refresh);
+  async lead(key: string, family: KeyFamily, token: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown> | undefined, refresh: boolean, record: CallRecord): Promise<unknown> {
+    this.observer.lead(key, record, refresh);
     if (flight) this.flights.computing(flight);
     // Once the lease is lost (voided by an invalidation, taken over, past maxHold) the result may predate
     // an invalidation: later calls in this process must not join it.
@@ -122,7 +122,7 @@ export class Protocol {
       stamp = await this.tags.capture(policy.tags);
     } catch (error) {
       lease.release();
-      return this.uncached(key, factory, error, trace);
+      return this.uncached(key, factory, error, record);
     }
     const unwatch = this.tags.watch(stamp, () => lease.void());
     const started = performance.now();
@@ -130,11 +130,11 @@ export class Protocol {
     let bytes: Buffer;
     try {
       // A subscriber may run the function inside its own context (telemetry/channels.ts, runFactory).
-      value = await (trace?.runFactory === undefined ? factory() : trace.runFactory(factory));
-      if (trace !== undefined) trace.factoryMs = performance.now() - started;
-      bytes = this.encode(key, value, policy.ttlMs, performance.now() - started, stamp);
+      value = await call(factory, record);
+      this.observer.ran(record, performance.now() - started);
+      bytes = this.encode(key, value, policy.ttlMs, record.factoryMs!, stamp);
     } catch (error) {
-      if (trace !== undefined) trace.factoryMs ??= performance.now() - started;
+      if (record.factoryMs === undefined) this.observer.ran(record, performance.now() - started);
       // Whatever was thrown goes back to the caller as it is; the waiters get a readable copy.
       unwatch();
       lease.stop();
@@ -153,10 +153,10 @@ export class Protocol {
     }
     if (!current) {
       lease.release();
-      this.observer.fence(key, trace);
+      this.observer.fence(key, record);
       return value;
     }
-    if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.observer.fence(key, trace);
+    if ((await lease.commit(bytes, policy.ttlMs + policy.graceMs)) === false) this.observer.fence(key, record);
     return value;
   }
 
@@ -175,11 +175,11 @@ export class Protocol {
     unusable: Buffer | undefined,
     patience: Patience,
     refresh: boolean,
-    trace: Trace | undefined,
+    record: CallRecord,
   ): Promise<unknown> {
-    this.observer.wait(key, trace, refresh);
+    this.observer.wait(key, record, refresh);
     const deadline = Date.now() + this.settings.waitTimeoutMs;
-    const waiting = trace === undefined ? 0 : performance.now();
+    const waiting = performance.now();
     const bell = new Bell();
     const listening = await this.waker.listen(family.channel, bell.ring);
     let stopListening: (() => void) | undefined = listening.stop;
@@ -197,7 +197,7 @@ export class Protocol {
         try {
           reply = (await this.acquire(key, family, token, holder, unusable, refresh)) as ScriptReply[];
         } catch (error) {
-          return refresh ? NOTHING : await this.uncached(key, factory, error, trace);
+          return refresh ? NOTHING : await this.uncached(key, factory, error, record);
         }
         const kind = (reply[0] as Buffer)[0];
         if (kind === KIND_VALUE) {
@@ -205,11 +205,11 @@ export class Protocol {
           try {
             envelope = await this.usable(key, reply[1] as Buffer);
           } catch (error) {
-            return refresh ? NOTHING : await this.uncached(key, factory, error, trace);
+            return refresh ? NOTHING : await this.uncached(key, factory, error, record);
           }
           if (envelope) return envelope.value;
           // Re-check at once, asking to lead over the unusable bytes; a second unusable value is left alone.
-          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined, trace);
+          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined, record);
           unusable = reply[1] as Buffer;
           continue;
         }
@@ -218,17 +218,17 @@ export class Protocol {
           throw decodeFailure(reply[1] as Buffer);
         }
         // Only a refresh's re-check is told of a backoff; anyone else would be answered without the cache.
-        if (kind === KIND_BACKOFF) return refresh ? NOTHING : await this.uncached(key, factory, undefined, trace);
+        if (kind === KIND_BACKOFF) return refresh ? NOTHING : await this.uncached(key, factory, undefined, record);
         if (kind === KIND_LEAD) {
           stopListening();
           stopListening = undefined;
-          this.observer.takeover(key, trace, refresh);
-          return await within(this.lead(key, family, token, factory, policy, flight, refresh, trace), patience);
+          this.observer.takeover(key, record, refresh);
+          return await within(this.lead(key, family, token, factory, policy, flight, refresh, record), patience);
         }
         holder = (reply[1] as Buffer).toString();
         const leaseLeft = reply[2] as number;
         const left = Math.min(deadline, patience.until) - Date.now();
-        if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory, trace);
+        if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory, record);
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
         // While the subscription is trusted the wake-up comes by itself: no polling in between.
         const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
@@ -247,15 +247,15 @@ export class Protocol {
       }
     } finally {
       stopListening?.();
-      if (trace !== undefined && trace.factoryMs === undefined && !refresh) (trace as GetOrSetContext).waitMs = performance.now() - waiting;
+      if (!refresh && record.factoryMs === undefined) this.observer.waited(record, performance.now() - waiting);
     }
   }
 
   /** A caller waited `wait.timeout` for another caller's computation. */
-  async waitedTooLong(key: string, factory: Factory<unknown>, trace: Trace | undefined): Promise<unknown> {
-    this.observer.timeout(trace as GetOrSetContext | undefined);
+  async waitedTooLong(key: string, factory: Factory<unknown>, record: CallRecord): Promise<unknown> {
+    this.observer.timeout(record);
     if (this.settings.onTimeout === 'throw') throw new WaitTimeoutError(key, this.settings.waitTimeoutMs);
-    return trace === undefined ? factory() : this.observer.run(factory, trace);
+    return this.observer.run(factory, record);
   }
 
   /** `refresh`: the caller has a value to serve meanwhile, so a refresh backoff applies to it. */
@@ -280,13 +280,13 @@ export class Protocol {
     return envelope !== undefined && (await this.tags.valid(envelope.stamp)) ? envelope : undefined;
   }
 
-  async uncached(key: string, factory: Factory<unknown>, cause: unknown, trace: Trace | undefined): Promise<unknown> {
-    this.observer.uncached(trace);
+  async uncached(key: string, factory: Factory<unknown>, cause: unknown, record: CallRecord): Promise<unknown> {
+    this.observer.uncached(record);
     if (cause !== undefined) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       this.observer.fault(cause instanceof RedisUnavailableError ? cause : new RedisUnavailableError(`answering '${key}' without the cache: ${reason}`, cause), key);
     }
-    return trace === undefined ? factory() : this.observer.run(factory, trace);
+    return this.observer.run(factory, record);
   }
 
   read(key: string, bytes: Buffer) {

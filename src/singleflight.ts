@@ -1,3 +1,5 @@
+import type { CallRecord } from './telemetry/record';
+
 /**
  * In-process coalescing: while a call for a key is in flight, further calls for that key in this process
  * share its result (one Redis conversation, one factory run). Nothing is kept once it settles: a later
@@ -12,12 +14,18 @@
  * - a call never joins a flight that started before something that could invalidate its value was seen
  *   (a change of one of its tags, a clear(), a loss of the invalidation channel: the Gate says).
  */
-export class Flight<T> {
+export class Flight<T> implements CallRecord {
   /** Callers that joined, in order; created for the first one. */
   joiners: Joiner<T, unknown>[] | undefined;
   computingSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
   call!: Promise<T>;
+  // The call's record (telemetry/record.ts): the flight is the one call that runs; its joiners are counted apart.
+  outcome: CallRecord['outcome'] = undefined;
+  tier: CallRecord['tier'] = undefined;
+  factoryMs: number | undefined = undefined;
+  waitMs: number | undefined = undefined;
+  context: CallRecord['context'] = undefined;
   constructor(
     readonly key: string,
     /** The gate's clock when the flight started. */
@@ -51,13 +59,16 @@ export class SingleFlight<T, C> {
    * plain key, '__proto__' and 'constructor' included.
    */
   private readonly flights: Record<string, Flight<T> | undefined> = Object.create(null);
-  /** Calls that joined a flight (cache.stats()). */
+  /** Calls that joined a flight and got its answer, and those answered by onLate instead (cache.stats()). */
   joined = 0;
+  late = 0;
 
   constructor(
     private readonly joinTimeoutMs: number,
     private readonly onLate: (key: string, context: C) => Promise<T>,
     private readonly gate: Gate,
+    /** Called once per flight when it settles, with its record complete (cache.stats()). */
+    private readonly onSettled: (flight: Flight<T>) => void = () => undefined,
   ) {}
 
   /**
@@ -74,6 +85,7 @@ export class SingleFlight<T, C> {
     const settle = () => {
       this.detach(flight);
       if (flight.timer) clearTimeout(flight.timer);
+      this.onSettled(flight);
     };
     call.then(settle, settle);
     return call;
@@ -102,7 +114,6 @@ export class SingleFlight<T, C> {
   }
 
   private join(flight: Flight<T>, context: C): Promise<T> {
-    this.joined++;
     if (!flight.joiners) {
       const joiners: Joiner<T, unknown>[] = [];
       flight.joiners = joiners;
@@ -110,6 +121,7 @@ export class SingleFlight<T, C> {
         for (const joiner of joiners) {
           if (joiner.done) continue;
           joiner.done = true;
+          this.joined++;
           settle(joiner);
         }
       };
@@ -139,6 +151,7 @@ export class SingleFlight<T, C> {
         if (joiner.done) continue;
         if (Math.max(joiner.joinedAt, flight.computingSince!) + this.joinTimeoutMs > now) break;
         joiner.done = true;
+        this.late++;
         // onLate may throw synchronously (a factory that throws): it still answers this joiner only.
         new Promise<T>((resolve) => resolve(this.onLate(flight.key, joiner.context as C))).then(joiner.resolve, joiner.reject);
       }

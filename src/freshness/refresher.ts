@@ -3,8 +3,9 @@ import type { KeyLayout } from '../keys';
 import { KIND_BACKOFF, KIND_LEAD, KIND_VALUE, KIND_WAIT, NOTHING, type Factory, type Protocol } from '../protocol';
 import type { Flight } from '../singleflight';
 import type { ScriptReply } from '../store/store';
-import type { GetOrSetContext, RefreshContext } from '../telemetry/channels';
-import type { Observer } from '../telemetry/observer';
+import type { RefreshOutcome } from '../telemetry/channels';
+import { note, type Observer } from '../telemetry/observer';
+import type { CallRecord } from '../telemetry/record';
 import { within } from './patience';
 import type { Freshness } from './policy';
 import { Refreshes } from './refreshes';
@@ -42,21 +43,21 @@ export class Refresher {
    * caller first waits that long for the refresh (this process's, or the one running elsewhere); a failed
    * refresh is answered with the stale value too (stale-if-error).
    */
-  async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown, trace: GetOrSetContext | undefined): Promise<unknown> {
+  async serveStale(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, bytes: Buffer, stale: unknown, record: CallRecord): Promise<unknown> {
     if (policy.softTimeoutMs > 0) {
       const until = Date.now() + policy.softTimeoutMs;
       const attempt = this.refreshes.inFlight(key, Date.now()) ?? (this.refreshes.mayStart(key, Date.now(), true, bytes) ? this.refreshes.track(key, this.attempt(key, factory, policy, bytes, flight, until)) : undefined);
       if (attempt) {
         const fresh = await within(attempt, { until, late: () => NOTHING });
         if (fresh !== NOTHING) {
-          this.observer.refreshed(trace);
+          this.observer.refreshed(record);
           return fresh;
         }
       }
     } else {
       this.refreshLater(key, factory, policy, bytes);
     }
-    this.observer.stale(key, 'redis', trace);
+    this.observer.stale(key, 'redis', record);
     return stale;
   }
 
@@ -67,7 +68,7 @@ export class Refresher {
 
   /** One refresh attempt, traced on `herdless:refresh` when someone listens. */
   private attempt(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number): Promise<unknown> {
-    return this.observer.refreshing(key, (trace) => this.refresh(key, factory, policy, bytes, flight, until, trace));
+    return this.observer.refreshing(key, (record) => this.refresh(key, factory, policy, bytes, flight, until, record));
   }
 
   /**
@@ -75,7 +76,7 @@ export class Refresher {
    * elsewhere or is backed off, and returns. Only a caller with patience (`until`) waits for another
    * process's refresh. Resolves to the fresh value, or NOTHING; never rejects.
    */
-  private async refresh(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number, trace: RefreshContext | undefined): Promise<unknown> {
+  private async refresh(key: string, factory: Factory<unknown>, policy: Freshness, bytes: Buffer, flight: Flight<unknown> | undefined, until: number, record: CallRecord): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
@@ -84,36 +85,36 @@ export class Refresher {
     } catch (error) {
       this.observer.fault(error, key);
       this.refreshes.quietUntil(key, Date.now() + REFRESH_RETRY_MS, false, bytes);
-      return settle(trace, 'unavailable', NOTHING);
+      return settle(record, 'unavailable', NOTHING);
     }
     const kind = (reply[0] as Buffer)[0];
     if (kind === KIND_LEAD) {
       this.observer.refresh(key);
-      return this.protocol.lead(key, family, token, factory, policy, flight, true, trace).then(
-        // Fenced or answered without the cache: the protocol said so already.
-        (value) => settle(trace, trace?.outcome ?? 'refreshed', value),
-        () => settle(trace, 'failed', NOTHING),
+      return this.protocol.lead(key, family, token, factory, policy, flight, true, record).then(
+        // Fenced, or run without the cache (its versions could not be read): the protocol noted it.
+        (value) => settle(record, record.outcome === 'fence' ? 'fence' : record.outcome === 'uncached' ? 'unavailable' : 'refreshed', value),
+        () => settle(record, 'failed', NOTHING),
       );
     }
     if (kind === KIND_VALUE) {
       // A newer value than the caller's (any value, undefined and null included, is one).
       const envelope = await this.protocol.usable(key, reply[1] as Buffer).catch(() => undefined);
-      return envelope ? settle(trace, 'newer', envelope.value) : settle(trace, 'unavailable', NOTHING);
+      return envelope ? settle(record, 'newer', envelope.value) : settle(record, 'unavailable', NOTHING);
     }
     if (kind === KIND_BACKOFF) {
       this.refreshes.quietUntil(key, Date.now() + (reply[1] as number), true, bytes);
-      return settle(trace, 'backoff', NOTHING);
+      return settle(record, 'backoff', NOTHING);
     }
-    settle(trace, 'elsewhere', undefined);
+    settle(record, 'elsewhere', undefined);
     if (kind !== KIND_WAIT) return NOTHING;
     this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false, bytes);
     if (until <= Date.now()) return NOTHING;
-    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true, trace).catch(() => NOTHING);
+    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true, record).catch(() => NOTHING);
   }
 }
 
-/** Writes a refresh attempt's outcome into its trace, when traced; returns `value`. */
-function settle<T>(trace: RefreshContext | undefined, outcome: NonNullable<RefreshContext['outcome']>, value: T): T {
-  if (trace !== undefined) trace.outcome = outcome;
+/** Notes a refresh attempt's outcome in its record (and its context, when traced); returns `value`. */
+function settle<T>(record: CallRecord, outcome: RefreshOutcome, value: T): T {
+  note(record, outcome, undefined);
   return value;
 }

@@ -11,10 +11,10 @@ import type { Cache } from '../cache';
  *   herdless:getOrSet        one per call, cached functions and methods included   GetOrSetContext
  *   herdless:refresh         one per background refresh attempt                    RefreshContext
  *   herdless:get, herdless:set, herdless:delete, herdless:invalidateTags, herdless:clear   OperationContext
- * Plain channels:
- *   herdless:miss            a traced getOrSet found no usable value and enters the lease conversation:
- *                            its GetOrSetContext, published before the function may run (a subscriber
- *                            may set `runFactory` there)
+ *   herdless:miss            one per call that found no usable value, around the lease conversation,
+ *                            whether or not herdless:getOrSet is traced: a GetOrSetContext (the call's
+ *                            own when it is traced). A subscriber of its start may set `runFactory`.
+ * Plain channel:
  *   herdless:error           something went wrong with Redis or a stored value; the call was answered
  *                            anyway (the 'error' event's argument)                 ErrorMessage
  */
@@ -59,7 +59,7 @@ export interface GetOrSetContext {
   /** How long this call waited for another caller's computation, in milliseconds (wait). */
   waitMs: number | undefined;
   /**
-   * Set by a subscriber of `herdless:miss` (or of the start of `herdless:getOrSet`): runs the function, so
+   * Set by a subscriber of the start of `herdless:miss` (or of `herdless:getOrSet`): runs the function, so
    * it may run inside the subscriber's own context (the OpenTelemetry adapter makes the miss's span the
    * function's parent). Must call `run` once and return what it returns.
    */
@@ -153,7 +153,7 @@ export const CHANNELS = {
   invalidateTags: 'herdless:invalidateTags',
   /** Tracing channel: clear. */
   clear: 'herdless:clear',
-  /** Plain channel: a traced getOrSet found no usable value; its {@link GetOrSetContext}, before the function may run. */
+  /** Tracing channel: a call found no usable value; its {@link GetOrSetContext}, around the lease conversation (a subscriber of its start may set runFactory). */
   miss: 'herdless:miss',
   /** Plain channel: an {@link ErrorMessage} for each 'error' event. */
   error: 'herdless:error',
@@ -169,5 +169,5 @@ export const operationChannels = {
   invalidateTags: diagnostics.tracingChannel<OperationContext>(CHANNELS.invalidateTags),
   clear: diagnostics.tracingChannel<OperationContext>(CHANNELS.clear),
 };
-export const missChannel = diagnostics.channel(CHANNELS.miss);
+export const missChannel = diagnostics.tracingChannel<GetOrSetContext>(CHANNELS.miss);
 export const errorChannel = diagnostics.channel(CHANNELS.error);

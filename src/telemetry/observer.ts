@@ -1,22 +1,19 @@
 import { performance } from 'node:perf_hooks';
 import type { Cache } from '../cache';
 import type { Factory } from '../protocol';
-import { errorChannel, missChannel, operationChannels, refreshChannel, type GetOrSetContext, type OperationContext, type RefreshContext } from './channels';
+import { errorChannel, getOrSetChannel, missChannel, operationChannels, refreshChannel, type GetOrSetContext, type OperationContext, type Outcome, type RefreshContext, type RefreshOutcome } from './channels';
+import { refreshRecord, type CallRecord } from './record';
 import { Counters } from './stats';
 
-/** A traced call's context: a getOrSet's, or a background refresh's (whose outcome the refresher settles last). */
-export type Trace = GetOrSetContext | RefreshContext;
-
 /**
- * Where a call's outcomes go: the cache's counters (always), its events (when listened to), and the
- * call's trace context (only when a diagnostics subscriber listens; `trace` is undefined otherwise, and
- * nothing is built for it). Invariants:
+ * Where a call's outcomes go: its record (telemetry/record.ts), counted in the cache's counters once it
+ * settles; the cache's events, when listened to; and the public context of a diagnostics subscriber,
+ * when one listens. Invariants:
  * - each outcome point of the protocol reports here once, so the counters, the events and the traces
  *   never disagree;
- * - a trace's outcome is the last one reported: a call that led and was then fenced says 'fence', one
- *   that led and then lost Redis says 'uncached'; a takeover stays a takeover when it goes on to lead;
- * - nothing here throws into the protocol: a listener's or subscriber's failure of 'error' is swallowed
- *   (faults are reported from timers, where a throw would crash the process).
+ * - without a subscriber nothing is built: a hit notes its outcome in the flight it already has;
+ * - nothing here throws into the protocol: a listener's failure of 'error' is swallowed (faults are
+ *   reported from timers, where a throw would crash the process).
  */
 export class Observer {
   readonly counters = new Counters();
@@ -26,90 +23,100 @@ export class Observer {
     private readonly namespace: string,
   ) {}
 
-  hit(key: string, tier: 'memory' | 'redis', trace: GetOrSetContext | undefined): void {
-    if (tier === 'memory') this.counters.memoryHits++;
-    else this.counters.redisHits++;
+  /** A fresh value from the memory tier: answered before any flight, so counted here. */
+  memoryHit(key: string, trace: GetOrSetContext | undefined): void {
+    this.counters.calls.hit++;
+    this.counters.memoryHits++;
     if (trace !== undefined) {
       trace.outcome = 'hit';
-      trace.tier = tier;
+      trace.tier = 'memory';
     }
-    if (this.cache.listenerCount('hit') !== 0) this.cache.emit('hit', key, tier);
+    if (this.cache.listenerCount('hit') !== 0) this.cache.emit('hit', key, 'memory');
+  }
+
+  hit(key: string, record: CallRecord): void {
+    note(record, 'hit', 'redis');
+    if (this.cache.listenerCount('hit') !== 0) this.cache.emit('hit', key, 'redis');
   }
 
   /** A value found by the lease conversation itself (written between the GET and the lease script): no event. */
-  found(trace: GetOrSetContext | undefined): void {
-    if (trace === undefined) return;
-    trace.outcome = 'hit';
-    trace.tier = 'redis';
+  found(record: CallRecord): void {
+    note(record, 'hit', 'redis');
   }
 
-  stale(key: string, tier: 'memory' | 'redis', trace: GetOrSetContext | undefined): void {
-    this.counters.stale++;
-    if (trace !== undefined) {
-      trace.outcome = 'stale';
-      trace.tier = tier;
-    }
+  stale(key: string, tier: 'memory' | 'redis', record: CallRecord): void {
+    note(record, 'stale', tier);
     if (this.cache.listenerCount('stale') !== 0) this.cache.emit('stale', key);
   }
 
   /** The value a refresh produced while this call (softTimeout) waited for it. */
-  refreshed(trace: GetOrSetContext | undefined): void {
-    if (trace !== undefined) trace.outcome = 'refresh';
+  refreshed(record: CallRecord): void {
+    note(record, 'refresh', undefined);
   }
 
-  /** The call enters the lease conversation: `herdless:miss` subscribers may set its `runFactory`. */
-  miss(key: string, trace: GetOrSetContext | undefined): void {
+  /** The call enters the lease conversation (`run`), traced on `herdless:miss` when that has a subscriber. */
+  miss(key: string, record: CallRecord, run: () => Promise<unknown>): Promise<unknown> {
     this.counters.misses++;
-    if (trace !== undefined && missChannel.hasSubscribers) missChannel.publish(trace);
     if (this.cache.listenerCount('miss') !== 0) this.cache.emit('miss', key);
+    if (!missChannel.hasSubscribers) return run();
+    // A traced call's own context, or one made for the miss: subscribers may set its runFactory.
+    const context = (record.context ??= this.getOrSetContext(key)) as GetOrSetContext;
+    return missChannel.tracePromise(run, context);
   }
 
-  /** This call holds the lease and runs the function; a refresh's lead is counted as a refresh. */
-  lead(key: string, trace: Trace | undefined, refresh: boolean): void {
-    if (!refresh) {
-      this.counters.leads++;
-      if (trace !== undefined && trace.outcome !== 'takeover') (trace as GetOrSetContext).outcome = 'lead';
-    }
+  /** This call holds the lease and runs the function; a refresh's lead is noted by the refresher. */
+  lead(key: string, record: CallRecord, refresh: boolean): void {
+    if (!refresh && record.outcome !== 'takeover') note(record, 'lead', undefined);
     if (this.cache.listenerCount('lead') !== 0) this.cache.emit('lead', key);
   }
 
-  wait(key: string, trace: Trace | undefined, refresh: boolean): void {
-    this.counters.waits++;
-    if (trace !== undefined && !refresh) (trace as GetOrSetContext).outcome = 'wait';
+  wait(key: string, record: CallRecord, refresh: boolean): void {
+    if (!refresh) note(record, 'wait', undefined);
     if (this.cache.listenerCount('wait') !== 0) this.cache.emit('wait', key);
   }
 
-  takeover(key: string, trace: Trace | undefined, refresh: boolean): void {
-    this.counters.takeovers++;
-    if (trace !== undefined && !refresh) (trace as GetOrSetContext).outcome = 'takeover';
+  takeover(key: string, record: CallRecord, refresh: boolean): void {
+    if (!refresh) note(record, 'takeover', undefined);
     if (this.cache.listenerCount('takeover') !== 0) this.cache.emit('takeover', key);
   }
 
-  fence(key: string, trace: Trace | undefined): void {
-    this.counters.fenced++;
-    if (trace !== undefined) trace.outcome = 'fence';
+  fence(key: string, record: CallRecord): void {
+    note(record, 'fence', undefined);
     if (this.cache.listenerCount('fence') !== 0) this.cache.emit('fence', key);
   }
 
   /** This process starts a background refresh (it holds the key's lease). */
   refresh(key: string): void {
-    this.counters.refreshes++;
     if (this.cache.listenerCount('refresh') !== 0) this.cache.emit('refresh', key);
   }
 
   refreshFailed(error: unknown, key: string): void {
-    this.counters.refreshFailures++;
     if (this.cache.listenerCount('refresh-failed') !== 0) this.cache.emit('refresh-failed', error, key);
   }
 
-  uncached(trace: Trace | undefined): void {
-    this.counters.uncached++;
-    if (trace !== undefined) trace.outcome = isRefresh(trace) ? 'unavailable' : 'uncached';
+  uncached(record: CallRecord): void {
+    note(record, 'uncached', undefined);
   }
 
-  timeout(trace: GetOrSetContext | undefined): void {
-    this.counters.timeouts++;
-    if (trace !== undefined) trace.outcome = 'timeout';
+  timeout(record: CallRecord): void {
+    note(record, 'timeout', undefined);
+  }
+
+  /** How long the call waited for another's computation. */
+  waited(record: CallRecord, ms: number): void {
+    record.waitMs = ms;
+    if (record.context !== undefined && 'waitMs' in record.context) record.context.waitMs = ms;
+  }
+
+  /** A flight settled: its call is counted by its outcome. */
+  settled(record: CallRecord): void {
+    const outcome = record.outcome as Outcome | undefined;
+    if (outcome === undefined) return;
+    this.counters.calls[outcome]++;
+    if (outcome === 'hit') {
+      if (record.tier === 'memory') this.counters.memoryHits++;
+      else this.counters.redisHits++;
+    }
   }
 
   /**
@@ -127,26 +134,54 @@ export class Observer {
     }
   }
 
-  /** Runs the function of a traced call: inside the subscriber's context if it asked for one, timed. */
-  async run(factory: Factory<unknown>, trace: Trace): Promise<unknown> {
+  /** Runs the function for `record`: inside a subscriber's context if it asked for one (runFactory), timed. */
+  async run(factory: Factory<unknown>, record: CallRecord): Promise<unknown> {
     const started = performance.now();
     try {
-      return await (trace.runFactory === undefined ? factory() : trace.runFactory(factory));
+      return await call(factory, record);
     } finally {
-      trace.factoryMs = performance.now() - started;
+      this.ran(record, performance.now() - started);
     }
   }
 
-  /** A getOrSet's trace context, when `herdless:getOrSet` has a subscriber. */
+  /** How long the function ran for `record`. */
+  ran(record: CallRecord, ms: number): void {
+    record.factoryMs = ms;
+    if (record.context !== undefined) record.context.factoryMs = ms;
+  }
+
+  /**
+   * A getOrSet traced on `herdless:getOrSet` (the caller checked that it has a subscriber). A refusal (a
+   * closed cache, a bad key) rejects too, so every traced call ends with asyncEnd.
+   */
+  traced(key: string, answer: (trace: GetOrSetContext) => Promise<unknown>): Promise<unknown> {
+    const trace = this.getOrSetContext(key);
+    return getOrSetChannel.tracePromise(() => {
+      try {
+        return answer(trace);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }, trace);
+  }
+
+  /** A getOrSet's trace context, when `herdless:getOrSet` (or `herdless:miss`) has a subscriber. */
   getOrSetContext(key: string): GetOrSetContext {
     return { cache: this.cache, namespace: this.namespace, key, outcome: undefined, tier: undefined, factoryMs: undefined, waitMs: undefined, runFactory: undefined };
   }
 
-  /** Runs a background refresh attempt, traced on `herdless:refresh` when it has a subscriber. */
-  refreshing(key: string, attempt: (trace: RefreshContext | undefined) => Promise<unknown>): Promise<unknown> {
-    if (!refreshChannel.hasSubscribers) return attempt(undefined);
-    const trace: RefreshContext = { cache: this.cache, namespace: this.namespace, key, outcome: undefined, factoryMs: undefined, runFactory: undefined };
-    return refreshChannel.tracePromise(() => attempt(trace), trace);
+  /** Runs a background refresh attempt with its record, traced on `herdless:refresh` when that has a subscriber; counted when it settles. */
+  refreshing(key: string, attempt: (record: CallRecord) => Promise<unknown>): Promise<unknown> {
+    const traced = refreshChannel.hasSubscribers;
+    const context: RefreshContext | undefined = traced ? { cache: this.cache, namespace: this.namespace, key, outcome: undefined, factoryMs: undefined, runFactory: undefined } : undefined;
+    const record = refreshRecord(context);
+    const count = () => {
+      const outcome = record.outcome as RefreshOutcome | undefined;
+      if (outcome !== undefined) this.counters.refreshes[outcome]++;
+    };
+    // A refresh attempt never rejects (refresher.ts); the count comes before the trace's asyncEnd.
+    const counted = () => attempt(record).finally(count);
+    return context === undefined ? counted() : refreshChannel.tracePromise(counted, context);
   }
 
   /** Runs get, set, delete, invalidateTags or clear, traced on its channel when that has a subscriber. */
@@ -157,6 +192,18 @@ export class Observer {
   }
 }
 
-function isRefresh(trace: Trace): trace is RefreshContext {
-  return !('tier' in trace);
+/** The function, through its context's runFactory when a subscriber set one. */
+export function call(factory: Factory<unknown>, record: CallRecord): unknown {
+  const runFactory = record.context?.runFactory;
+  return runFactory === undefined ? factory() : runFactory(factory);
+}
+
+/** Notes an outcome in the record, and in its public context when a subscriber listens. */
+export function note(record: CallRecord, outcome: Outcome | RefreshOutcome, tier: 'memory' | 'redis' | undefined): void {
+  record.outcome = outcome;
+  if (tier !== undefined) record.tier = tier;
+  const context = record.context;
+  if (context === undefined) return;
+  context.outcome = outcome as never;
+  if (tier !== undefined && 'tier' in context) context.tier = tier;
 }

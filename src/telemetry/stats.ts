@@ -1,36 +1,26 @@
-/** A snapshot of a cache's counters since it was created: `cache.stats()`. Counts are of this process only. */
+import type { Outcome, RefreshOutcome } from './channels';
+
+/**
+ * A snapshot of a cache's counters since it was created: `cache.stats()`. Counts are of this process only.
+ * Each getOrSet call is counted once, by its outcome, when it settles; each background refresh attempt
+ * likewise, by its own.
+ */
 export interface CacheStats {
   /** The cache's namespace. */
   readonly namespace: string;
-  /** Calls answered by a fresh value, by tier. */
+  /** getOrSet calls by outcome (see {@link Outcome}): every settled call is in exactly one. */
+  readonly calls: Readonly<Record<Outcome, number>>;
+  /** Calls whose outcome was `hit`, by tier. */
   readonly hits: {
     /** From the memory tier (L1). */
     readonly memory: number;
     /** From Redis. */
     readonly redis: number;
   };
-  /** Calls answered by a stale value (past its ttl, within grace). */
-  readonly stale: number;
-  /** Calls that found no usable value in Redis and entered the lease conversation (each then leads, waits or is answered without the cache). */
+  /** Calls that found no usable value and entered the lease conversation (forceFresh calls included); each then led, waited, took over, or was answered otherwise. */
   readonly misses: number;
-  /** Calls that joined a call for the same key already in flight in this process. */
-  readonly joined: number;
-  /** Misses whose call took the key's lease and ran the function. */
-  readonly leads: number;
-  /** Misses that waited for a computation elsewhere (or for a refresh, with softTimeout). */
-  readonly waits: number;
-  /** Waits whose holder died or lost its lease: the waiter took the lease over and ran the function. */
-  readonly takeovers: number;
-  /** Computations whose result was not stored: the lease was lost, or a tag was invalidated meanwhile. */
-  readonly fenced: number;
-  /** Background refreshes this process ran (it held the key's lease). */
-  readonly refreshes: number;
-  /** Refreshes whose function threw. */
-  readonly refreshFailures: number;
-  /** Calls answered by running the function without the cache, because Redis failed or could not be reached. */
-  readonly uncached: number;
-  /** Calls whose hardTimeout or wait.timeout ran out. */
-  readonly timeouts: number;
+  /** Background refresh attempts by outcome (see {@link RefreshOutcome}). */
+  readonly refreshes: Readonly<Record<RefreshOutcome, number>>;
   /** Reports on the 'error' event: Redis failures and unreadable stored values (each call was answered anyway). */
   readonly errors: number;
   /** The memory tier, when the cache has one. */
@@ -46,38 +36,28 @@ export interface CacheStats {
     | undefined;
 }
 
-/** The counters a cache keeps; increments only, so the hit path pays an add. */
+const OUTCOMES: readonly Outcome[] = ['hit', 'stale', 'lead', 'wait', 'takeover', 'fence', 'refresh', 'joined', 'uncached', 'timeout'];
+const REFRESH_OUTCOMES: readonly RefreshOutcome[] = ['refreshed', 'failed', 'fence', 'elsewhere', 'backoff', 'newer', 'unavailable'];
+
+const zeros = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
+/** The counters a cache keeps; increments only, so a call pays an add. */
 export class Counters {
+  readonly calls = zeros(OUTCOMES);
+  readonly refreshes = zeros(REFRESH_OUTCOMES);
   memoryHits = 0;
   redisHits = 0;
-  stale = 0;
   misses = 0;
-  leads = 0;
-  waits = 0;
-  takeovers = 0;
-  fenced = 0;
-  refreshes = 0;
-  refreshFailures = 0;
-  uncached = 0;
-  timeouts = 0;
   errors = 0;
 
-  /** `joined`: counted by the flights themselves (singleflight.ts). */
-  snapshot(namespace: string, joined: number, memory: CacheStats['memory']): CacheStats {
+  /** `joined`, and joiners answered after wait.timeout: counted by the flights themselves (singleflight.ts). */
+  snapshot(namespace: string, joiners: { joined: number; late: number }, memory: CacheStats['memory']): CacheStats {
     return {
       namespace,
+      calls: { ...this.calls, joined: joiners.joined, timeout: this.calls.timeout + joiners.late },
       hits: { memory: this.memoryHits, redis: this.redisHits },
-      stale: this.stale,
       misses: this.misses,
-      joined,
-      leads: this.leads,
-      waits: this.waits,
-      takeovers: this.takeovers,
-      fenced: this.fenced,
-      refreshes: this.refreshes,
-      refreshFailures: this.refreshFailures,
-      uncached: this.uncached,
-      timeouts: this.timeouts,
+      refreshes: { ...this.refreshes },
       errors: this.errors,
       memory,
     };

@@ -6,6 +6,7 @@ import { isErrorReply } from '../store/store';
 import type { VersionBook } from '../tags/versions';
 import type { GetOrSetContext } from '../telemetry/channels';
 import type { Observer } from '../telemetry/observer';
+import type { CallRecord } from '../telemetry/record';
 import type { MemoryTier } from './memory';
 
 /**
@@ -30,7 +31,7 @@ export class MemoryAnswers {
     const held = this.memory.get(key, now);
     if (held === undefined || judge(held, now, policy) !== Age.Fresh || this.tags.judge(held.stamp) !== true) return undefined;
     const answer = this.memory.answer(held);
-    if (answer !== undefined) this.observer.hit(key, 'memory', trace);
+    if (answer !== undefined) this.observer.memoryHit(key, trace);
     return answer;
   }
 
@@ -38,7 +39,7 @@ export class MemoryAnswers {
    * Redis could not be reached: the tier stops trusting its entries (the bus may be as cut off as the
    * GET); the one it holds for `key` may answer as a stale value, else the function runs without the cache.
    */
-  unreachable(key: string, factory: Factory<unknown>, policy: Freshness, error: unknown, trace: GetOrSetContext | undefined): Promise<unknown> {
+  unreachable(key: string, factory: Factory<unknown>, policy: Freshness, error: unknown, record: CallRecord): Promise<unknown> {
     if (!isErrorReply(error)) this.channel.lost(false);
     const held = policy.graceMs > 0 ? this.memory.lastKnown(key) : undefined;
     // Its tags cannot be judged without Redis; one this process has heard was invalidated is not served.
@@ -46,10 +47,10 @@ export class MemoryAnswers {
       const answer = this.memory.answer(held);
       if (answer !== undefined) {
         this.observer.fault(error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`answering '${key}' from memory, as a stale value: ${(error as Error)?.message ?? error}`, error), key);
-        this.observer.stale(key, 'memory', trace);
+        this.observer.stale(key, 'memory', record);
         return answer;
       }
     }
-    return this.protocol().uncached(key, factory, error, trace);
+    return this.protocol().uncached(key, factory, error, record);
   }
 }
