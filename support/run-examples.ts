@@ -5,22 +5,25 @@ import { join } from 'node:path';
 /*
  * `npm run examples`: runs every example under examples/, one after another, each in its own process with
  * ts-node, and fails if any fails (or hangs). Not run here: stampede-demo.ts (it has `npm run demo`) and
- * *-worker.ts files, which their example forks. Files named *.legacy.ts use experimentalDecorators
- * (tsconfig.legacy.json); the others standard decorators (tsconfig.json). Each example starts its own
- * Redis unless REDIS_URL is set.
+ * *-worker.ts files, which their example forks. Files named *.legacy.ts and the applications in
+ * folders of their own (APPS: Nest's decorators need experimentalDecorators) use tsconfig.legacy.json;
+ * the others standard decorators (tsconfig.json). Each example starts its own Redis unless REDIS_URL is set.
  */
 const ROOT = join(__dirname, '..');
 const EXAMPLES = join(ROOT, 'examples');
 const HANG_MS = 120_000;
 
+// Applications of several files, each started by its main.ts.
+const APPS = ['nestjs/main.ts'];
+
 function examples(): string[] {
-  return readdirSync(EXAMPLES)
-    .filter((f) => f.endsWith('.ts') && f !== 'stampede-demo.ts' && !f.endsWith('-worker.ts'))
-    .sort();
+  const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.ts') && f !== 'stampede-demo.ts' && !f.endsWith('-worker.ts'));
+  return [...files.sort(), ...APPS];
 }
 
 function run(file: string): Promise<number | string> {
-  const project = join(ROOT, file.endsWith('.legacy.ts') ? 'tsconfig.legacy.json' : 'tsconfig.json');
+  const legacy = file.endsWith('.legacy.ts') || APPS.includes(file);
+  const project = join(ROOT, legacy ? 'tsconfig.legacy.json' : 'tsconfig.json');
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(EXAMPLES, file)], {
       cwd: ROOT,
