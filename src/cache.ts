@@ -19,6 +19,7 @@ import { VersionBook } from './tags/versions';
 import { getOrSetChannel, type GetOrSetContext } from './telemetry/channels';
 import { Observer } from './telemetry/observer';
 import { joinerFactory, joinerRecord, traced, type Joining } from './telemetry/record';
+import { closed, opened } from './telemetry/registry';
 import type { CacheStats } from './telemetry/stats';
 import { MemoryAnswers } from './tier/answers';
 import { MemoryTier } from './tier/memory';
@@ -146,6 +147,7 @@ export class Cache extends EventEmitter {
     };
     this.protocol = new Protocol(this.settings, this.keys, format, this.store, this.scripts, waker, this.flights, leases, observer, this.tags);
     this.refresher = new Refresher(this.protocol, this.keys, observer, this.settings.maxHoldMs);
+    opened(this);
   }
 
   /**
@@ -299,6 +301,7 @@ export class Cache extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    closed(this);
     this.channel.close();
     this.memory?.close();
     await this.store.close();
@@ -317,10 +320,10 @@ export class Cache extends EventEmitter {
         // Its tags' versions are not known here, or differ from what this process knows: Redis tells.
         return this.tags.confirm(envelope.stamp).then(
           (valid) => (valid ? this.found(key, factory, policy, flight, bytes!, envelope, memory, ticket) : this.missed(key, factory, policy, flight, bytes)),
-          (error) => this.protocol.uncached(key, factory, error, flight),
+          (error) => this.unreached(key, factory, error, flight),
         );
       },
-      (error) => (memory === undefined ? this.protocol.uncached(key, factory, error, flight) : this.answers!.unreachable(key, factory, policy, error, flight)),
+      (error) => (memory === undefined ? this.unreached(key, factory, error, flight) : this.answers!.unreachable(key, factory, policy, error, flight)),
     );
   }
 
@@ -348,11 +351,16 @@ export class Cache extends EventEmitter {
   }
 
 
+  /** Redis failed before the lease conversation: the function runs without the cache, traced as a miss would be. */
+  private unreached(key: string, factory: Factory<unknown>, error: unknown, flight: Flight<unknown>): Promise<unknown> {
+    return this.observer.missing(key, flight, () => this.protocol.uncached(key, factory, error, flight));
+  }
+
   /** forceFresh: whatever is stored now is not good enough; compute, or wait for a computation already running. */
   private recompute(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>): Promise<unknown> {
     return this.store.get(this.keys.value(key)).then(
       (bytes) => this.observer.miss(key, flight, () => this.protocol.miss(key, factory, policy, flight, bytes ?? undefined, flight)),
-      (error) => this.protocol.uncached(key, factory, error, flight),
+      (error) => this.unreached(key, factory, error, flight),
     );
   }
 

@@ -109,7 +109,11 @@ export class Refresher {
     if (kind !== KIND_WAIT) return NOTHING;
     this.refreshes.quietUntil(key, Date.now() + Math.max(1, reply[2] as number), false, bytes);
     if (until <= Date.now()) return NOTHING;
-    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true, record).catch(() => NOTHING);
+    // A holder that dies meanwhile is taken over: this attempt then ran the function (its record says so).
+    return this.protocol.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, bytes, { until, late: () => NOTHING }, true, record).then(
+      (value) => (record.factoryMs === undefined ? value : settle(record, record.outcome === 'fence' ? 'fence' : 'refreshed', value)),
+      () => settle(record, record.factoryMs === undefined ? 'elsewhere' : 'failed', NOTHING),
+    );
   }
 }
 

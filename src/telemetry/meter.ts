@@ -1,7 +1,7 @@
 import type { TracingChannel } from 'node:diagnostics_channel';
-import type { Cache } from '../cache';
 import { InvalidOptionError } from '../errors';
-import { errorChannel, getOrSetChannel, refreshChannel, type ErrorMessage, type GetOrSetContext, type RefreshContext } from './channels';
+import { errorChannel, getOrSetChannel, missChannel, refreshChannel, type ErrorMessage, type GetOrSetContext, type RefreshContext } from './channels';
+import { statsByNamespace } from './registry';
 
 /*
  * The metrics herdless exports, in one place for every adapter (herdless/otel, herdless/prometheus): this
@@ -13,7 +13,9 @@ import { errorChannel, getOrSetChannel, refreshChannel, type ErrorMessage, type 
  * - nothing here throws into a publisher: Node rethrows a subscriber's exception as an uncaught one, which
  *   would crash the process over a metric (every handler is guarded, the user's keyGroup included);
  * - no attribute holds a cache key: keys are unbounded. Only the user's keyGroup may group them;
- * - a cache is held weakly: an instrumented process does not keep a cache it dropped alive.
+ * - every open cache of the process is reported, from its creation, whether or not it was called
+ *   (registry.ts), and none is kept alive by it;
+ * - a hit costs nothing more with a meter on, unless keyGroup asks for every call's key (startMeter).
  */
 
 /** The attributes of herdless' metrics, by their OpenTelemetry names (each definition gives its Prometheus label names). */
@@ -62,11 +64,11 @@ const COMMON = { 'herdless.namespace': 'namespace', 'herdless.key_group': 'key_g
  */
 export const METRICS = {
   requests: {
-    kind: 'counter',
+    kind: 'observed-counter',
     otel: 'herdless.requests',
     prometheus: 'requests_total',
     unit: '{request}',
-    description: 'getOrSet calls, by how each got its value (outcome; tier for hit and stale; error type when it rejected)',
+    description: 'getOrSet calls, by how each got its value (outcome; tier for hit and stale; with keyGroup, the error type when it rejected)',
     attributes: { ...COMMON, 'herdless.outcome': 'outcome', 'herdless.tier': 'tier', 'error.type': 'error_type' },
   },
   factoryDuration: {
@@ -75,7 +77,7 @@ export const METRICS = {
     prometheus: 'factory_duration_seconds',
     unit: 's',
     description: 'How long the cached function ran, when this process ran it (for a getOrSet call, or a background refresh)',
-    attributes: { ...COMMON, 'herdless.operation': 'operation', 'herdless.outcome': 'outcome', 'herdless.refresh.outcome': 'outcome' },
+    attributes: { ...COMMON, 'herdless.operation': 'operation', 'herdless.outcome': 'outcome', 'herdless.refresh.outcome': 'outcome', 'error.type': 'error_type' },
   },
   waitDuration: {
     kind: 'histogram',
@@ -83,7 +85,7 @@ export const METRICS = {
     prometheus: 'wait_duration_seconds',
     unit: 's',
     description: "How long a getOrSet call waited for another caller's computation",
-    attributes: { ...COMMON, 'herdless.outcome': 'outcome' },
+    attributes: { ...COMMON, 'herdless.outcome': 'outcome', 'error.type': 'error_type' },
   },
   leases: {
     kind: 'counter',
@@ -102,7 +104,7 @@ export const METRICS = {
     attributes: { ...COMMON, 'herdless.refresh.outcome': 'outcome' },
   },
   staleServed: {
-    kind: 'counter',
+    kind: 'observed-counter',
     otel: 'herdless.stale_served',
     prometheus: 'stale_served_total',
     unit: '{request}',
@@ -164,8 +166,6 @@ export type KeyGroup = (key: string, namespace: string) => string | undefined;
 
 export interface MeterOptions {
   readonly keyGroup?: KeyGroup;
-  /** Caches whose memory tier is reported from the start, before any call is seen. */
-  readonly caches?: readonly Cache[];
 }
 
 /** The Prometheus label names of a metric: its attributes', less `key_group` without a keyGroup. */
@@ -175,12 +175,9 @@ export function labelsOf(metric: MetricDefinition, keyGroups: boolean): string[]
 }
 
 /** Checks the options every adapter shares. */
-export function checkMeterOptions(options: { keyGroup?: unknown; caches?: unknown }): void {
+export function checkMeterOptions(options: { keyGroup?: unknown }): void {
   if (options.keyGroup !== undefined && typeof options.keyGroup !== 'function') {
     throw new InvalidOptionError('keyGroup', options.keyGroup, 'a function (key, namespace) => string | undefined');
-  }
-  if (options.caches !== undefined && (!Array.isArray(options.caches) || !options.caches.every(isCache))) {
-    throw new InvalidOptionError('caches', options.caches, 'an array of caches from createCache()');
   }
 }
 
@@ -189,10 +186,6 @@ export function checkKnown(options: object, known: readonly string[]): void {
   for (const option of Object.keys(options)) {
     if (!known.includes(option)) throw InvalidOptionError.unknown(option, known);
   }
-}
-
-function isCache(value: unknown): value is Cache {
-  return typeof value === 'object' && value !== null && typeof (value as Cache).stats === 'function' && typeof (value as Cache).getOrSet === 'function';
 }
 
 /** The user's key group for a key, or undefined: a keyGroup that throws or returns a non-string groups nothing. */
@@ -269,118 +262,95 @@ function guarded<A>(handler: ((argument: A) => void) | undefined): ((argument: A
   };
 }
 
-/**
- * The caches seen in calls (and those given in options), held weakly. Dead references are dropped as the
- * set is read, and when it has doubled since it was last pruned, so it stays bounded by the live caches.
- */
-export class WeakCaches {
-  private readonly known = new WeakSet<Cache>();
-  private readonly refs = new Set<WeakRef<Cache>>();
-  private pruneAt = 64;
-
-  add(cache: Cache): void {
-    if (this.known.has(cache)) return;
-    this.known.add(cache);
-    this.refs.add(new WeakRef(cache));
-    if (this.refs.size >= this.pruneAt) {
-      for (const _ of this.live()) {
-        // reading prunes
-      }
-      this.pruneAt = Math.max(64, this.refs.size * 2);
-    }
-  }
-
-  *live(): IterableIterator<Cache> {
-    for (const ref of this.refs) {
-      const cache = ref.deref();
-      if (cache === undefined) this.refs.delete(ref);
-      else yield cache;
-    }
-  }
-}
-
-/** The memory tiers of live caches, summed by namespace (two caches may share one). */
-function memoryByNamespace(caches: WeakCaches): Map<string, { entries: number; bytes: number; evictions: number }> {
-  const totals = new Map<string, { entries: number; bytes: number; evictions: number }>();
-  for (const cache of caches.live()) {
-    let memory;
-    try {
-      memory = cache.stats().memory;
-    } catch {
-      continue;
-    }
-    if (memory === undefined) continue;
-    const total = totals.get(cache.namespace) ?? { entries: 0, bytes: 0, evictions: 0 };
-    total.entries += memory.entries;
-    total.bytes += memory.bytes;
-    total.evictions += memory.evictions;
-    totals.set(cache.namespace, total);
-  }
-  return totals;
-}
-
 /** How each getOrSet outcome counts as a lease this process took: lead, takeover, or fence. */
 const LEASE_OF_CALL: Partial<Record<NonNullable<GetOrSetContext['outcome']>, string>> = { lead: 'lead', takeover: 'takeover', fence: 'fence' };
 /** And each refresh outcome: a refresh that ran the function led (its function may have thrown: failed), or was fenced; or took over (below). */
-const LEASE_OF_REFRESH: Partial<Record<NonNullable<RefreshContext['outcome']>, string>> = { failed: 'lead', fence: 'fence' };
+const LEASE_OF_REFRESH: Partial<Record<NonNullable<RefreshContext['outcome']>, string>> = { refreshed: 'lead', failed: 'lead', fence: 'fence' };
 
 /**
- * Subscribes to herdless' channels and reports every metric of METRICS to `sink`, for every cache in the
- * process; returns the stop, which unsubscribes everything (idempotent).
+ * Reports every metric of METRICS to `sink`, for every cache in the process; returns the stop, which
+ * unsubscribes everything (idempotent). Hits cost nothing more with a meter on: requests and stale serves
+ * are read from the caches' own counters when the SDK collects (registry.ts), and only misses, refreshes
+ * and errors are traced. With `keyGroup`, requests carry each key's group, which only the call knows:
+ * every call is then traced (`herdless:getOrSet`), at a cost on hits the bench's instrumentation phase shows.
  */
 export function startMeter(sink: MetricSink, options: MeterOptions = {}): () => void {
   const { keyGroup } = options;
-  const caches = new WeakCaches();
-  for (const cache of options.caches ?? []) caches.add(cache);
+  const base = (namespace: string, key: string): Attributes => {
+    const group = groupOf(keyGroup, key, namespace);
+    return group === undefined ? { 'herdless.namespace': namespace } : { 'herdless.namespace': namespace, 'herdless.key_group': group };
+  };
 
-  const called = (context: GetOrSetContext) => {
-    caches.add(context.cache);
-    const namespace = context.namespace;
-    // undefined: the call was refused before it started (a closed cache, a bad key or factory).
-    const outcome = context.outcome ?? 'refused';
-    const group = groupOf(keyGroup, context.key, namespace);
-    const base: Attributes = group === undefined ? { 'herdless.namespace': namespace } : { 'herdless.namespace': namespace, 'herdless.key_group': group };
-    const request: Attributes = { ...base, 'herdless.outcome': outcome };
-    const served = outcome === 'hit' || outcome === 'stale';
-    if (served && context.tier !== undefined) request['herdless.tier'] = context.tier;
-    if ('error' in context) request['error.type'] = errorType(context.error);
-    guard(() => sink.count(METRICS.requests, 1, request));
-    if (outcome === 'stale') guard(() => sink.count(METRICS.staleServed, 1, context.tier === undefined ? base : { ...base, 'herdless.tier': context.tier }));
+  // A miss, once its lease conversation ended: the function's time, the wait's, and the lease it took.
+  const missed = (context: GetOrSetContext) => {
+    const outcome = context.outcome ?? 'uncached';
+    const attributes = base(context.namespace, context.key);
+    // A call that rejected (the function threw, here or for the holder it waited on; a timeout) says why.
+    if ('error' in context) attributes['error.type'] = errorType(context.error);
     const factoryMs = context.factoryMs;
-    if (factoryMs !== undefined) guard(() => sink.record(METRICS.factoryDuration, factoryMs / 1000, { ...base, 'herdless.operation': 'getOrSet', 'herdless.outcome': outcome }));
+    if (factoryMs !== undefined) guard(() => sink.record(METRICS.factoryDuration, factoryMs / 1000, { ...attributes, 'herdless.operation': 'getOrSet', 'herdless.outcome': outcome }));
     const waitMs = context.waitMs;
-    if (waitMs !== undefined) guard(() => sink.record(METRICS.waitDuration, waitMs / 1000, { ...base, 'herdless.outcome': outcome }));
+    if (waitMs !== undefined) guard(() => sink.record(METRICS.waitDuration, waitMs / 1000, { ...attributes, 'herdless.outcome': outcome }));
     const lease = LEASE_OF_CALL[outcome as keyof typeof LEASE_OF_CALL];
-    if (lease !== undefined) guard(() => sink.count(METRICS.leases, 1, { ...base, 'herdless.lease.outcome': lease, 'herdless.operation': 'getOrSet' }));
+    if (lease !== undefined) guard(() => sink.count(METRICS.leases, 1, { 'herdless.namespace': context.namespace, ...groupOnly(attributes), 'herdless.lease.outcome': lease, 'herdless.operation': 'getOrSet' }));
   };
 
   const refreshed = (context: RefreshContext) => {
-    caches.add(context.cache);
-    const namespace = context.namespace;
     // A refresh attempt never rejects; one that did (a fault of herdless' own) failed.
     const outcome = context.outcome ?? 'failed';
-    const group = groupOf(keyGroup, context.key, namespace);
-    const base: Attributes = group === undefined ? { 'herdless.namespace': namespace } : { 'herdless.namespace': namespace, 'herdless.key_group': group };
-    guard(() => sink.count(METRICS.refreshes, 1, { ...base, 'herdless.refresh.outcome': outcome }));
+    const attributes = base(context.namespace, context.key);
+    guard(() => sink.count(METRICS.refreshes, 1, { ...attributes, 'herdless.refresh.outcome': outcome }));
     const factoryMs = context.factoryMs;
-    if (factoryMs !== undefined) guard(() => sink.record(METRICS.factoryDuration, factoryMs / 1000, { ...base, 'herdless.operation': 'refresh', 'herdless.refresh.outcome': outcome }));
-    // Workaround: a refresh that waited (softTimeout) for a holder that then died takes the lease over and
-    // runs the function, yet its outcome stays 'elsewhere' (freshness/refresher.ts); its run shows it took one.
-    const lease = outcome === 'elsewhere' && factoryMs !== undefined ? 'takeover' : LEASE_OF_REFRESH[outcome];
-    if (lease !== undefined) guard(() => sink.count(METRICS.leases, 1, { ...base, 'herdless.lease.outcome': lease, 'herdless.operation': 'refresh' }));
+    if (factoryMs !== undefined) guard(() => sink.record(METRICS.factoryDuration, factoryMs / 1000, { ...attributes, 'herdless.operation': 'refresh', 'herdless.refresh.outcome': outcome }));
+    const lease = LEASE_OF_REFRESH[outcome];
+    if (lease !== undefined) guard(() => sink.count(METRICS.leases, 1, { ...attributes, 'herdless.lease.outcome': lease, 'herdless.operation': 'refresh' }));
   };
 
   const failed = (message: ErrorMessage) => {
-    caches.add(message.cache);
     const attributes: Attributes = { 'herdless.namespace': message.namespace, 'error.type': errorType(message.error) };
     const group = message.key === undefined ? undefined : groupOf(keyGroup, message.key, message.namespace);
     if (group !== undefined) attributes['herdless.key_group'] = group;
     guard(() => sink.count(METRICS.redisErrors, 1, attributes));
   };
 
-  // One read of every cache's stats per collection and metric: collections are seconds apart.
+  // With keyGroup: each call tallied here by its attributes, observed like the counters below.
+  const tallies = keyGroup === undefined ? undefined : new Tallies();
+  const called = (context: GetOrSetContext) => {
+    // undefined: the call was refused before it started (a closed cache, a bad key or factory).
+    const outcome = context.outcome ?? 'refused';
+    const attributes = base(context.namespace, context.key);
+    const request: Attributes = { ...attributes, 'herdless.outcome': outcome };
+    const served = outcome === 'hit' || outcome === 'stale';
+    if (served && context.tier !== undefined) request['herdless.tier'] = context.tier;
+    if ('error' in context) request['error.type'] = errorType(context.error);
+    tallies!.add(METRICS.requests, request);
+    if (outcome === 'stale') tallies!.add(METRICS.staleServed, context.tier === undefined ? attributes : { ...attributes, 'herdless.tier': context.tier });
+  };
+
+  // Without keyGroup: the caches' counters, summed by namespace. One read per collection and metric:
+  // collections are seconds apart.
+  const counted = (metric: typeof METRICS.requests | typeof METRICS.staleServed) => (report: (value: number, attributes: Attributes) => void) => {
+    if (tallies !== undefined) return tallies.report(metric, report);
+    for (const [namespace, stats] of statsByNamespace()) {
+      const tiers = (outcome: 'hit' | 'stale', by: { memory: number; redis: number }) => {
+        for (const tier of ['memory', 'redis'] as const) {
+          if (by[tier] > 0) report(by[tier], metric === METRICS.requests ? { 'herdless.namespace': namespace, 'herdless.outcome': outcome, 'herdless.tier': tier } : { 'herdless.namespace': namespace, 'herdless.tier': tier });
+        }
+      };
+      if (metric === METRICS.staleServed) {
+        tiers('stale', stats.stale);
+        continue;
+      }
+      for (const [outcome, value] of Object.entries(stats.calls)) {
+        if (outcome === 'hit') tiers('hit', stats.hits);
+        else if (outcome === 'stale') tiers('stale', stats.stale);
+        else if (value > 0) report(value, { 'herdless.namespace': namespace, 'herdless.outcome': outcome });
+      }
+    }
+  };
+
   const memory = (pick: 'entries' | 'bytes' | 'evictions') => (report: (value: number, attributes: Attributes) => void) => {
-    for (const [namespace, total] of memoryByNamespace(caches)) report(total[pick], { 'herdless.namespace': namespace });
+    for (const [namespace, stats] of statsByNamespace()) if (stats.memory !== undefined) report(stats.memory[pick], { 'herdless.namespace': namespace });
   };
 
   const stops: (() => void)[] = [];
@@ -388,10 +358,13 @@ export function startMeter(sink: MetricSink, options: MeterOptions = {}): () => 
     for (const undo of stops.splice(0)) guard(undo);
   };
   try {
+    stops.push(sink.observe(METRICS.requests, counted(METRICS.requests)));
+    stops.push(sink.observe(METRICS.staleServed, counted(METRICS.staleServed)));
     stops.push(sink.observe(METRICS.l1Entries, memory('entries')));
     stops.push(sink.observe(METRICS.l1Bytes, memory('bytes')));
     stops.push(sink.observe(METRICS.l1Evictions, memory('evictions')));
-    stops.push(subscribeTracing(getOrSetChannel, { asyncEnd: called }));
+    if (tallies !== undefined) stops.push(subscribeTracing(getOrSetChannel, { asyncEnd: called }));
+    stops.push(subscribeTracing(missChannel, { asyncEnd: missed }));
     stops.push(subscribeTracing(refreshChannel, { asyncEnd: refreshed }));
     stops.push(subscribePlain(errorChannel, failed));
   } catch (error) {
@@ -400,6 +373,29 @@ export function startMeter(sink: MetricSink, options: MeterOptions = {}): () => 
     throw error;
   }
   return stop;
+}
+
+/** The key group of a set of attributes, alone. */
+function groupOnly(attributes: Attributes): Attributes {
+  return attributes['herdless.key_group'] === undefined ? {} : { 'herdless.key_group': attributes['herdless.key_group'] };
+}
+
+/** Counts by attribute set, for metrics observed at collection (keyGroup's requests). */
+class Tallies {
+  private readonly counts = new Map<MetricDefinition, Map<string, { attributes: Attributes; value: number }>>();
+
+  add(metric: MetricDefinition, attributes: Attributes): void {
+    let byAttributes = this.counts.get(metric);
+    if (byAttributes === undefined) this.counts.set(metric, (byAttributes = new Map()));
+    const id = JSON.stringify(attributes);
+    const tally = byAttributes.get(id);
+    if (tally === undefined) byAttributes.set(id, { attributes, value: 1 });
+    else tally.value++;
+  }
+
+  report(metric: MetricDefinition, report: (value: number, attributes: Attributes) => void): void {
+    for (const { attributes, value } of this.counts.get(metric)?.values() ?? []) report(value, attributes);
+  }
 }
 
 function guard(report: () => void): void {

@@ -58,6 +58,15 @@ export class Observer {
   miss(key: string, record: CallRecord, run: () => Promise<unknown>): Promise<unknown> {
     this.counters.misses++;
     if (this.cache.listenerCount('miss') !== 0) this.cache.emit('miss', key);
+    return this.missing(key, record, run);
+  }
+
+  /**
+   * The call runs its function for want of a usable value: in the lease conversation, or without the
+   * cache when Redis failed before it (not counted as a miss: nothing was found missing). Traced on
+   * `herdless:miss` when that has a subscriber.
+   */
+  missing(key: string, record: CallRecord, run: () => Promise<unknown>): Promise<unknown> {
     if (!missChannel.hasSubscribers) return run();
     // A traced call's own context, or one made for the miss: subscribers may set its runFactory.
     const context = (record.context ??= this.getOrSetContext(key)) as GetOrSetContext;
@@ -116,6 +125,9 @@ export class Observer {
     if (outcome === 'hit') {
       if (record.tier === 'memory') this.counters.memoryHits++;
       else this.counters.redisHits++;
+    } else if (outcome === 'stale') {
+      if (record.tier === 'memory') this.counters.memoryStale++;
+      else this.counters.redisStale++;
     }
   }
 

@@ -17,6 +17,13 @@ export interface CacheStats {
     /** From Redis. */
     readonly redis: number;
   };
+  /** Calls whose outcome was `stale`, by tier. */
+  readonly stale: {
+    /** From the memory tier, when Redis could not be reached. */
+    readonly memory: number;
+    /** From Redis. */
+    readonly redis: number;
+  };
   /** Calls that found no usable value and entered the lease conversation (forceFresh calls included); each then led, waited, took over, or was answered otherwise. */
   readonly misses: number;
   /** Background refresh attempts by outcome (see {@link RefreshOutcome}). */
@@ -47,6 +54,8 @@ export class Counters {
   readonly refreshes = zeros(REFRESH_OUTCOMES);
   memoryHits = 0;
   redisHits = 0;
+  memoryStale = 0;
+  redisStale = 0;
   misses = 0;
   errors = 0;
 
@@ -56,6 +65,7 @@ export class Counters {
       namespace,
       calls: { ...this.calls, joined: joiners.joined, timeout: this.calls.timeout + joiners.late },
       hits: { memory: this.memoryHits, redis: this.redisHits },
+      stale: { memory: this.memoryStale, redis: this.redisStale },
       misses: this.misses,
       refreshes: { ...this.refreshes },
       errors: this.errors,
