@@ -161,14 +161,15 @@ export class Protocol {
   }
 
   /**
-   * Waits for the holder of the key's lease, until `patience` runs out. A refresh's waiter (`refresh`) has a
-   * stale value to serve: the holder's failure, a backoff or its deadline answer it with NOTHING instead.
+   * Waits for the holder of the key's lease (`seen`: the lease as read), until `patience` runs out. A refresh's
+   * waiter (`refresh`) has a stale value to serve: the holder's failure, a backoff or its deadline answer it
+   * with NOTHING instead.
    */
   async wait(
     key: string,
     family: KeyFamily,
     token: string,
-    holder: string,
+    seen: string,
     factory: Factory<unknown>,
     policy: Freshness,
     flight: Flight<unknown> | undefined,
@@ -183,6 +184,7 @@ export class Protocol {
     const bell = new Bell();
     const listening = await this.waker.listen(family.channel, bell.ring);
     let stopListening: (() => void) | undefined = listening.stop;
+    let { holder, connection } = leaseHolder(seen);
     try {
       for (let attempt = 0; ; attempt++) {
         // The leader's wake-up carries the value it committed: no round trip to read it back.
@@ -225,24 +227,42 @@ export class Protocol {
           this.observer.takeover(key, record, refresh);
           return await within(this.lead(key, family, token, factory, policy, flight, refresh, record), patience);
         }
-        holder = (reply[1] as Buffer).toString();
+        seen = (reply[1] as Buffer).toString();
+        ({ holder, connection } = leaseHolder(seen));
         const leaseLeft = reply[2] as number;
         const left = Math.min(deadline, patience.until) - Date.now();
         if (left <= 0) return Date.now() >= patience.until ? patience.late() : await this.waitedTooLong(key, factory, record);
         // Re-check right after the holder's lease would expire, so a crashed holder is replaced promptly.
         // While the subscription is trusted the wake-up comes by itself: no polling in between.
         const untilExpiry = leaseLeft > 0 ? leaseLeft + 2 : Infinity;
-        let rung = await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry));
-        // Trusted and not woken: the holder's lease has expired (a crashed holder sends no wake-up) or was
-        // renewed. One PTTL tells which, instead of a re-check script: a lease still held is waited out
-        // again, since anything that ends it or changes its holder (commit, failure, release, delete,
-        // takeover's commit) sends a wake-up. So a slow function costs its waiters one command per lease TTL.
-        while (!rung && listening.trusted()) {
+        let expiresAt = Date.now() + untilExpiry;
+        // A holder whose connection is known is looked at every HOLDER_CHECK_MS: a dead process's
+        // connection closes at once, so its waiters take over then, not when its lease expires.
+        const watch = () => (connection === undefined ? Infinity : HOLDER_CHECK_MS);
+        let rung = await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry, watch()));
+        while (!rung) {
           const remaining = Math.min(deadline, patience.until) - Date.now();
           if (remaining <= 0) break;
-          const held = await this.store.pttl(family.lease).catch(() => -2);
-          if (held <= 0) break;
-          rung = await bell.sleep(Math.min(held + 2, remaining));
+          if (connection !== undefined) {
+            const alive = await this.store.alive(family.lease, connection).catch(() => true);
+            // Gone: seize the lease if it is still the one seen, then re-check at once (this call may lead).
+            if (alive === false) {
+              await this.store.run(this.scripts.seize, [family.lease, family.channel], [seen, holder]).catch(() => 0);
+              break;
+            }
+            if (alive === undefined) connection = undefined;
+          }
+          // Not trusted: the re-check polls. Trusted and not woken past the lease's expiry: it has expired
+          // (a crashed holder sends no wake-up) or was renewed. One PTTL tells which, instead of a re-check
+          // script: a lease still held is waited out again, since anything that ends it or changes its
+          // holder (commit, failure, release, delete, takeover's commit) sends a wake-up.
+          if (!listening.trusted()) break;
+          if (Date.now() >= expiresAt) {
+            const held = await this.store.pttl(family.lease).catch(() => -2);
+            if (held <= 0) break;
+            expiresAt = Date.now() + held + 2;
+          }
+          rung = await bell.sleep(Math.min(expiresAt - Date.now(), remaining, watch()));
         }
       }
     } finally {
@@ -262,11 +282,13 @@ export class Protocol {
   acquire(key: string, family: KeyFamily, token: string, holder: string, unusable: Buffer | undefined, refresh: boolean): Promise<ScriptReply> {
     const lease = String(this.settings.leaseTtlMs);
     const mode = refresh ? 'r' : 'm';
+    // The lease records the connection it is taken from, so a waiter can tell at once that its holder died.
+    const connection = this.store.connectionId(family.lease);
     return this.store.run(
       this.scripts.acquire,
       [family.value, family.lease, family.failure(holder), family.backoff],
       // Its length and first bytes (the header and timestamps) tell the unusable value from any other.
-      unusable ? [token, lease, mode, String(unusable.length), unusable.subarray(0, IDENTITY_BYTES)] : [token, lease, mode],
+      unusable ? [token, lease, mode, connection, String(unusable.length), unusable.subarray(0, IDENTITY_BYTES)] : [token, lease, mode, connection],
       // The caller gave up on this reply and answered without the cache: hand back a lease it got late.
       (late) => {
         if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) new Lease(this.leases, key, family, token).release();
@@ -307,6 +329,15 @@ export class Protocol {
       throw new EncodeError(key, cause);
     }
   }
+}
+
+/** How often a waiter asks whether its lease holder's connection is still open (CLIENT LIST ID). */
+export const HOLDER_CHECK_MS = 100;
+
+/** A lease's value: its holder's token, and the id of the connection it was taken or last renewed from. */
+function leaseHolder(lease: string): { holder: string; connection: string | undefined } {
+  const space = lease.indexOf(' ');
+  return space < 0 ? { holder: lease, connection: undefined } : { holder: lease.slice(0, space), connection: lease.slice(space + 1) };
 }
 
 /** Polling backoff for a waiter whose wake-up may have been lost: 50 ms growing to 1 s, jittered by ±20%. */

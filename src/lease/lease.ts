@@ -47,7 +47,8 @@ export class Lease {
   hold(): void {
     const { store, scripts, leaseTtlMs, maxHoldMs } = this.context;
     this.renewal = setInterval(() => {
-      store.run(scripts.renew, [this.family.lease], [this.token, String(leaseTtlMs)]).then(
+      // With the connection it renews from: after a reconnection, waiters must see the new one alive.
+      store.run(scripts.renew, [this.family.lease], [this.token, String(leaseTtlMs), store.connectionId(this.family.lease)]).then(
         (renewed) => renewed === 0 && this.lose(),
         (error) => this.context.fault(error, this.key),
       );

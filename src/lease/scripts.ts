@@ -4,15 +4,28 @@ type Publish = 'PUBLISH' | 'SPUBLISH';
 
 const PUSH_LIMIT = 64 * 1024;
 
+/** Lua: is the lease value `held` token's (the token alone, or followed by a space and its connection id)? */
+const OURS = `
+local function ours(held, token)
+  return held == token or (held ~= false and string.sub(held, 1, #token + 1) == token .. ' ')
+end
+`;
+
 /*
  * The lease protocol, one script per step. Every key a script touches arrives in KEYS and all of them carry
  * the same hash tag ({key}), so each script touches a single cluster slot.
  *
  * Key family of cache key K in namespace N:
  *   N:{K}:v          the envelope (value)
- *   N:{K}:lease      the lease: the token of the one caller computing K, with a TTL (renewed while it runs)
+ *   N:{K}:lease      the lease: the token of the one caller computing K, then a space and the id of the
+ *                    connection it holds the lease from (when known), with a TTL (renewed while it runs)
  *   N:{K}:ch         the wake-up channel, published when the lease ends
  *   N:{K}:err:<tok>  the error that ended lease <tok>, kept briefly for waiters that missed the wake-up
+ *
+ * Holder: a dead process's connections close at once, and Redis knows it. A waiter that finds the holder's
+ * connection gone (CLIENT LIST ID) seizes the lease, if it still reads exactly as the waiter saw it, instead
+ * of waiting out its TTL. A holder whose connection only reconnected has a new id, which its next renewal
+ * writes; seized before that, it keeps computing and is fenced.
  *
  * Fence: a value is written only by the caller whose token the lease still holds. A lease that expired,
  * was taken over, or was voided by delete()/set() cannot write, so an older computation never replaces a
@@ -36,19 +49,19 @@ const PUSH_LIMIT = 64 * 1024;
  * Re-check the value, then take the lease if nobody holds it. Used for the first miss, for every re-check
  * of a waiter (KEYS[3] is then the error key of the lease it waits on), and to start a refresh.
  * A value the caller cannot use — bytes it could not read, or a value it found stale — counts as missing
- * while it is still that value (ARGV[4], ARGV[5]: its length and first bytes, which hold its timestamps):
+ * while it is still that value (ARGV[5], ARGV[6]: its length and first bytes, which hold its timestamps):
  * the caller leads, and its fenced commit replaces it. So an unreadable value is repaired once, under the
  * lease, and a stale one is refreshed once, instead of by every caller until it expires.
  * A refresh (ARGV[3] = 'r': the caller has a stale or soon-stale value to serve meanwhile) does not start
  * while a failed refresh's backoff runs (KEYS[4]); a miss, with nothing to serve, always may.
- * KEYS: value, lease, error, backoff   ARGV: token, lease ttl ms, 'r' | 'm' [, unusable length, unusable head]
- * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token, lease pttl} | {'b', backoff pttl}
+ * KEYS: value, lease, error, backoff   ARGV: token, lease ttl ms, 'r' | 'm', connection id ('' unknown) [, unusable length, unusable head]
+ * Reply: {'v', envelope} | {'e', error} | {'l'} (you lead) | {'w', holder token [space connection id], lease pttl} | {'b', backoff pttl}
  */
 const acquire = script(
   'acquire',
   `
 local value = redis.call('GET', KEYS[1])
-if value and not (ARGV[4] and #value == tonumber(ARGV[4]) and string.sub(value, 1, #ARGV[5]) == ARGV[5]) then
+if value and not (ARGV[5] and #value == tonumber(ARGV[5]) and string.sub(value, 1, #ARGV[6]) == ARGV[6]) then
   return {'v', value}
 end
 local failure = redis.call('GET', KEYS[3])
@@ -57,22 +70,41 @@ if ARGV[3] == 'r' then
   local backoff = redis.call('PTTL', KEYS[4])
   if backoff > 0 then return {'b', backoff} end
 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'l'} end
+local lease = ARGV[1]
+if ARGV[4] ~= '' then lease = lease .. ' ' .. ARGV[4] end
+if redis.call('SET', KEYS[2], lease, 'NX', 'PX', ARGV[2]) then return {'l'} end
 return {'w', redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
 `,
 );
 
 /**
- * Extend the lease while its holder still computes.
- * KEYS: lease   ARGV: token, lease ttl ms   Reply: 1 renewed, 0 lost
+ * Extend the lease while its holder still computes, with the id of the connection it renews from now.
+ * KEYS: lease   ARGV: token, lease ttl ms, connection id ('' unknown)   Reply: 1 renewed, 0 lost
  */
 const renew = script(
   'renew',
+  OURS +
+    `
+if not ours(redis.call('GET', KEYS[1]), ARGV[1]) then return 0 end
+local lease = ARGV[1]
+if ARGV[3] ~= '' then lease = lease .. ' ' .. ARGV[3] end
+redis.call('SET', KEYS[1], lease, 'PX', ARGV[2])
+return 1
+`,
+);
+
+/**
+ * A waiter found the holder's connection gone: the lease is dropped, if it still reads exactly as the
+ * waiter saw it (a renewal from a new connection, or a new holder, changes it), and its waiters woken.
+ * KEYS: lease, channel   ARGV: the lease value the waiter saw, the holder's token   Reply: 1 seized, 0 not
+ */
+const seize = (publish: Publish) => script(
+  'seize',
   `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.pcall('${publish}', KEYS[2], ARGV[2])
+return 1
 `,
 );
 
@@ -86,8 +118,9 @@ return 0
  */
 const commit = (publish: Publish) => script(
   'commit',
-  `
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+  OURS +
+    `
+if not ours(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[4])
 redis.pcall('PUBLISH', ARGV[4], ARGV[5])
@@ -109,8 +142,9 @@ return 1
  */
 const fail = (publish: Publish) => script(
   'fail',
-  `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  OURS +
+    `
+if not ours(redis.call('GET', KEYS[1]), ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[4]) end
@@ -125,8 +159,9 @@ return 1
  */
 const release = (publish: Publish) => script(
   'release',
-  `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  OURS +
+    `
+if not ours(redis.call('GET', KEYS[1]), ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.pcall('${publish}', KEYS[2], ARGV[1])
 return 1
@@ -173,8 +208,9 @@ export interface LeaseScripts {
   release: Script;
   overwrite: Script;
   invalidate: Script;
+  seize: Script;
 }
 
 export function leaseScripts(publish: Publish): LeaseScripts {
-  return { acquire, renew, commit: commit(publish), fail: fail(publish), release: release(publish), overwrite: overwrite(publish), invalidate: invalidate(publish) };
+  return { acquire, renew, commit: commit(publish), fail: fail(publish), release: release(publish), overwrite: overwrite(publish), invalidate: invalidate(publish), seize: seize(publish) };
 }

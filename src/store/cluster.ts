@@ -1,5 +1,6 @@
 import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
+import { ClientCommands } from './client-commands';
 import { Deadlines, withDeadline } from './deadline';
 import { clientKind } from './client-kind';
 import { limitRepeats } from './error-limit';
@@ -45,6 +46,9 @@ const CONNECT_ATTEMPT_MIN_MS = 2_000;
  *   every node), on a separate cluster connection; when the topology changes or that connection fails,
  *   it is replaced and subscribers are told to subscribe again (waiters poll, the tier bypasses itself).
  */
+/** A master's own connection, as the cluster hands it out. */
+type NodeClient = Awaited<ReturnType<RedisCluster['nodeClient']>>;
+
 export class ClusterStore implements Store {
   /** Called when existing subscriptions may have been lost and should be made again. */
   onSubscriptionsLost: (resubscribe: boolean) => void = () => undefined;
@@ -70,8 +74,12 @@ export class ClusterStore implements Store {
   private closed = false;
   // One per master: a quiet master must not be hidden by the answers of the others.
   private readonly deadlines = new Map<string, Deadlines>();
+  // CLIENT ID of the connection to each master, by address: '' while asked for; dropped when it reconnects.
+  private readonly connectionIds = new Map<string, string>();
+  private holders!: ClientCommands;
 
   constructor(redis: RedisCluster | RedisClusterOptions, private readonly options: StoreOptions) {
+    this.holders = new ClientCommands(this.report);
     if (isCluster(redis)) {
       this.cluster = redis;
       this.owned = false;
@@ -91,6 +99,35 @@ export class ClusterStore implements Store {
 
   get(key: string): Promise<Buffer | null> {
     return this.onMaster(key, ['GET', key]);
+  }
+
+  /** The id of this process's connection to the master of `key`'s slot, where its lease scripts run. */
+  connectionId(key: string): string {
+    const master = this.ready ? this.cluster.slots[slotOf(key)]?.master : undefined;
+    if (!master) return '';
+    const known = this.connectionIds.get(master.address);
+    if (known !== undefined) return known;
+    void Promise.resolve(this.cluster.nodeClient(master)).then((client) => this.rememberConnection(master.address, client), () => undefined);
+    return '';
+  }
+
+  alive(key: string, id: string): Promise<boolean | undefined> {
+    return this.holders.alive(id, (args) => this.onMaster(key, args));
+  }
+
+  /** Asks a master's connection for its id, and forgets it when that connection reconnects. */
+  private async rememberConnection(address: string, client: NodeClient): Promise<void> {
+    if (this.connectionIds.has(address)) return;
+    this.connectionIds.set(address, '');
+    const forget = () => {
+      this.connectionIds.delete(address);
+      client.off('reconnecting', forget);
+      client.off('end', forget);
+    };
+    client.on('reconnecting', forget);
+    client.on('end', forget);
+    const id = await this.holders.id((args) => client.sendCommand(args as string[]));
+    if (this.connectionIds.get(address) === '') this.connectionIds.set(address, id);
   }
 
   /** Sent to the master of the channel name's slot; the cluster bus forwards it to every node. */
@@ -352,6 +389,8 @@ export class ClusterStore implements Store {
       masters.map(async (master) => {
         const client = await this.cluster.nodeClient(master);
         await Promise.all(scripts.map((script) => client.scriptLoad(script.source)));
+        // Known before the first lease on this master, so even that one records its holder's connection.
+        await this.rememberConnection(master.address, client);
       }),
     );
     const loading = withDeadline(all, this.options.timeoutMs, 'SCRIPT LOAD on every master')

@@ -1,5 +1,6 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ClosedError, RedisUnavailableError } from '../errors';
+import { ClientCommands } from './client-commands';
 import { Deadlines, withDeadline } from './deadline';
 import { limitRepeats } from './error-limit';
 import type { Script } from './script';
@@ -56,6 +57,9 @@ export class StandaloneStore implements Store {
   private readonly deadlines: Deadlines;
   private readonly connectionError = limitRepeats((error) => this.options.onError(error));
   private readonly buffers: object;
+  /** CLIENT ID of the command connection; '' until known, and again from a reconnection until it is. */
+  private connection = '';
+  private readonly holders: ClientCommands;
 
   /** `kind`: what `redis` is (clientKind): client options herdless opens a v4 client with, or a v4 or v5/v6 client. */
   constructor(redis: RedisClient | ModernRedisClient | RedisClientOptions, private readonly options: StoreOptions, kind: 'options' | 'v4-client' | 'v5-client') {
@@ -74,7 +78,10 @@ export class StandaloneStore implements Store {
       client.unref();
       this.deadlines = new Deadlines(options.timeoutMs, isErrorReply, (busy) => (busy ? client.ref() : client.unref()));
     }
+    this.holders = new ClientCommands(options.onError);
     this.failFast = this.client.isReady;
+    this.client.on('reconnecting', this.forgetConnection);
+    this.client.on('end', this.forgetConnection);
     this.client.on('ready', this.onReady);
     if (this.client.isReady) this.onReady();
   }
@@ -89,6 +96,14 @@ export class StandaloneStore implements Store {
 
   pttl(key: string): Promise<number> {
     return this.command(['PTTL', key]);
+  }
+
+  connectionId(): string {
+    return this.connection;
+  }
+
+  alive(_key: string, id: string): Promise<boolean | undefined> {
+    return this.holders.alive(id, (args) => this.command(args));
   }
 
   /** One command, bounded like every command; while the connection is not ready, after it is. */
@@ -147,14 +162,24 @@ export class StandaloneStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.client.off('ready', this.onReady);
+    this.client.off('reconnecting', this.forgetConnection);
+    this.client.off('end', this.forgetConnection);
     const closing: Promise<unknown>[] = [];
     if (this.subscriber) closing.push(shut(this.subscriber));
     if (this.owned) closing.push(shut(this.client));
     await Promise.all(closing);
   }
 
+  private readonly forgetConnection = (): void => {
+    this.connection = '';
+  };
+
   private readonly onReady = (): void => {
     this.failFast = true;
+    this.connection = '';
+    void this.holders.id(this.send).then((id) => {
+      if (this.client.isReady) this.connection = id;
+    });
     const loading = Promise.all(this.options.scripts.map((s) => this.send(['SCRIPT', 'LOAD', s.source])))
       .then(() => undefined, this.options.onError)
       .finally(() => {

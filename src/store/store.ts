@@ -30,6 +30,16 @@ export interface Store {
   /** A classic subscription, which hears what PUBLISH sent to any node; resolves once the server confirmed it. */
   listen(channel: string, listener: Listener): Promise<void>;
   unsubscribe(channel: string, listener: Listener): Promise<void>;
+  /**
+   * The id (CLIENT ID) of the connection scripts on `key` run on, which a lease records so that waiters can
+   * tell a dead holder at once; '' while unknown (connecting, or the server refuses CLIENT).
+   */
+  connectionId(key: string): string;
+  /**
+   * Whether connection `id` is still open on the node holding `key` (CLIENT LIST ID); undefined when the
+   * server refuses the command (a waiter then waits out the lease's TTL, as before).
+   */
+  alive(key: string, id: string): Promise<boolean | undefined>;
   close(): Promise<void>;
   /**
    * Set by the cache: called when wake-ups may have been lost (the subscriber connection dropped or came
