@@ -74,6 +74,26 @@ test("a SIGKILLed leader's waiters take over within milliseconds, not the lease'
   expect(await waiter.get('report')).toBe('taken over');
 });
 
+test('a caller that arrives just after a solo crash is not held up by the dead lease', async () => {
+  fleet = await startFleet(1, { url: redis.url, namespace: 'late', key: 'k', callers: 1, delayMs: 20_000, leaseTtl: LONG_LEASE, kind: 'number' });
+  await fleet.first('lead');
+  await until(async () => Number(await admin.get('runs:late')) === 1, 'the leader to start its function');
+  const waiter = cache('late');
+  await waiter.get('connect');
+  const exited = new Promise((resolve) => fleet!.workers[0].once('exit', resolve));
+  fleet.workers[0].kill('SIGKILL');
+  await exited;
+  await sleep(100);
+  // The lease is still there, with 29 s to run: only its holder's closed connection tells it is dead.
+  expect(await admin.pTTL('late:{k}:lease')).toBeGreaterThan(20_000);
+  const started = Date.now();
+  const takeovers: string[] = [];
+  waiter.on('takeover', (key) => takeovers.push(key));
+  expect(await waiter.getOrSet('k', () => 'after the crash')).toBe('after the crash');
+  expect(Date.now() - started).toBeLessThan(5_000);
+  expect(takeovers).toEqual(['k']);
+});
+
 test('every waiting process takes over at once after the crash, and exactly one of them computes', async () => {
   fleet = await startFleet(1, { url: redis.url, namespace: 'many', key: 'k', callers: 1, delayMs: 20_000, leaseTtl: LONG_LEASE, kind: 'number' });
   await fleet.first('lead');

@@ -2,9 +2,11 @@ import { sleep } from './lib/time';
 import { strategy } from './strategies';
 import type { CacheUnderTest, OpenOptions } from './strategies/strategy';
 import { coherenceJudge, coherenceRead, coherenceSeed, coherenceWrite, type CoherenceJudgeRequest, type CoherenceKeys, type CoherenceReadRequest, type CoherenceWriteRequest } from './worker/coherence';
+import { crashCall, crashLead, type CrashCallRequest, type CrashRun } from './worker/crash';
 import { expiry, type ExpiryRequest } from './worker/expiry';
 import { herd, type HerdRequest } from './worker/herd';
 import { hits, type HitsRequest } from './worker/hits';
+import { instrumentationHits, type InstrumentationHitsRequest } from './worker/instrumentation';
 import { memory, memoryL1, type MemoryL1Request, type MemoryRequest } from './worker/memory';
 import { cacheMiss, miss, minimumMiss, type MissRequest } from './worker/miss';
 import {
@@ -56,6 +58,8 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
   herd: (message) => herd(opened(), message as unknown as HerdRequest),
   expiry: (message) => expiry(opened(), message as unknown as ExpiryRequest),
   hits: (message) => hits(opened(), message as unknown as HitsRequest),
+  'crash-lead': (message) => crashLead(opened(), message as unknown as CrashRun),
+  'crash-call': (message) => crashCall(opened(), message as unknown as CrashCallRequest),
   'coherence-seed': (message) => coherenceSeed(opened(), message as unknown as CoherenceKeys),
   'coherence-read': (message) => coherenceRead(opened(), message as unknown as CoherenceReadRequest),
   'coherence-write': (message) => coherenceWrite(opened(), message as unknown as CoherenceWriteRequest),
@@ -77,6 +81,7 @@ const handlers: Record<string, (message: Message) => Promise<unknown>> = {
   'tags-check': (message) => tagsCheck(opened(), message as unknown as TagsCheckRequest),
   'tags-reread-prepare': (message) => tagsRereadPrepare(opened(), message as unknown as TagsRereadPrepareRequest),
   'tags-reread-run': (message) => tagsRereadRun(opened(), message as unknown as TagsRereadRunRequest),
+  'instrumentation-hits': (message) => instrumentationHits(opened(), message as unknown as InstrumentationHitsRequest),
   async close() {
     await cache?.close();
     cache = undefined;

@@ -239,7 +239,10 @@ export class Protocol {
         // A holder whose connection is known is looked at every HOLDER_CHECK_MS: a dead process's
         // connection closes at once, so its waiters take over then, not when its lease expires.
         const watch = () => (connection === undefined ? Infinity : HOLDER_CHECK_MS);
-        let rung = await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry, watch()));
+        // A holder first seen is looked at at once (it may have died before this call arrived), then every
+        // HOLDER_CHECK_MS while this waiter sleeps.
+        const lookNow = attempt === 0 && connection !== undefined && listening.trusted();
+        let rung = lookNow ? false : await bell.sleep(Math.min(listening.trusted() ? untilExpiry : pollDelay(attempt), left, untilExpiry, watch()));
         while (!rung) {
           const remaining = Math.min(deadline, patience.until) - Date.now();
           if (remaining <= 0) break;

@@ -15,6 +15,10 @@ export interface BenchArgs {
   expiryFnMs: number;
   expiryRunMs: number;
   expiryGraceMs: number;
+  /** Crash phase: the function's time, the processes waiting on the killed leader and the callers in each. */
+  crashFnMs: number;
+  crashWaiters: number;
+  crashCallers: number;
   hitRoundMs: number;
   hitRounds: number;
   /** Hits phase: the scenarios (callers, keys), see phases/hits.ts. */
@@ -35,15 +39,19 @@ export interface BenchArgs {
   tagsEntries: number;
   tagsInvalidations: number;
   tagsRereadTags: number;
+  /** Instrumentation phase: ms per variant per round and rounds of its hits. */
+  instrumentationRoundMs: number;
+  instrumentationRounds: number;
   out: string;
 }
 
-export const PHASES = ['herd', 'expiry', 'hits', 'coherence', 'miss', 'memory', 'tags'];
+export const PHASES = ['herd', 'expiry', 'crash', 'hits', 'coherence', 'miss', 'memory', 'tags', 'instrumentation'];
 
 export const USAGE = `npm run bench [-- options]
 
   --quick                 small numbers, about two minutes (CI smoke test)
-  --only herd,hits,...    phases to run (herd, expiry, hits, coherence, miss, memory, tags); default all
+  --only herd,hits,...    phases to run (herd, expiry, crash, hits, coherence, miss, memory,
+                          tags, instrumentation); default all
   --strategies a,b        strategies to run; default all
   --processes N           herd and expiry worker processes (default 6, quick 3)
   --callers N             concurrent callers per process (default 50, quick 20)
@@ -54,6 +62,10 @@ export const USAGE = `npm run bench [-- options]
   --expiry-fn-ms N        expiry: the factory's time (default 300)
   --expiry-run-ms N       expiry: how long the lanes call (default 8000, quick 4000)
   --expiry-grace-ms N     expiry: grace of the caches that serve stale while refreshing (default 10000)
+  --crash-fn-ms N         crash: the function's time (default 4000, quick 2000); a quick run's crash
+                          phase runs herdless, 2014-design and bentocache, unless --strategies is given
+  --crash-waiters N       crash: processes waiting on the killed leader (default 3, quick 2)
+  --crash-callers N       crash: callers in each waiting process (default 10, quick 5)
   --hit-round-ms N        ms per side per round of the hit benchmark
   --hit-rounds N          alternating rounds of the hit benchmark
   --coherence-readers N   coherence: reader processes, plus one writer (default 4, quick 2)
@@ -70,6 +82,10 @@ export const USAGE = `npm run bench [-- options]
   --tags-entries N        tags: entries tagged 'big' of the large invalidation (default 1000000, quick 100000)
   --tags-invalidations N  tags: invalidateTags calls timed per size (default 200)
   --tags-reread-tags N    tags: tags known to the cache whose subscriber is killed (default 1000)
+  --instrumentation-round-ms N
+                          instrumentation: ms per variant per round of the hits (default 200, quick 60)
+  --instrumentation-rounds N
+                          instrumentation: rounds of the hits (default 10, quick 4)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -98,6 +114,9 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     'expiry-fn-ms',
     'expiry-run-ms',
     'expiry-grace-ms',
+    'crash-fn-ms',
+    'crash-waiters',
+    'crash-callers',
     'hit-round-ms',
     'hit-rounds',
     'coherence-readers',
@@ -112,6 +131,8 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     'tags-entries',
     'tags-invalidations',
     'tags-reread-tags',
+    'instrumentation-round-ms',
+    'instrumentation-rounds',
     'out',
   ];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -140,6 +161,9 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     expiryFnMs: int('expiry-fn-ms', 300),
     expiryRunMs: int('expiry-run-ms', quick ? 4000 : 8000),
     expiryGraceMs: int('expiry-grace-ms', 10_000),
+    crashFnMs: int('crash-fn-ms', quick ? 2000 : 4000),
+    crashWaiters: int('crash-waiters', quick ? 2 : 3),
+    crashCallers: int('crash-callers', quick ? 5 : 10),
     hitRoundMs: int('hit-round-ms', quick ? 60 : 300),
     hitRounds: int('hit-rounds', quick ? 4 : 8),
     hitScenarios: HIT_SCENARIOS.map((s) => ({ ...s })),
@@ -156,6 +180,8 @@ export function parseArgs(argv: string[], defaultOut: string): BenchArgs {
     tagsEntries: int('tags-entries', quick ? 100_000 : 1_000_000),
     tagsInvalidations: int('tags-invalidations', 200),
     tagsRereadTags: int('tags-reread-tags', 1000),
+    instrumentationRoundMs: int('instrumentation-round-ms', quick ? 60 : 200),
+    instrumentationRounds: int('instrumentation-rounds', quick ? 4 : 10),
     out: flags.get('out') ?? defaultOut,
   };
 }

@@ -1,5 +1,7 @@
+import { ARRIVE_AFTER_MS, TAKEOVER_GOAL_MS } from '../phases/crash';
 import { scenarioName } from '../phases/hits';
 import { kb, mb } from '../phases/memory';
+import { OTEL_GOAL } from '../phases/instrumentation';
 import { commandText, hitsMeetGoal, INVALIDATION_P50_FACTOR, invalidationsMatch, TAG_HIT_GOAL } from '../phases/tags';
 import type { Results } from './results';
 
@@ -70,6 +72,7 @@ export function markdown(results: Results, chartFile: string | undefined, expiry
       '',
     );
   }
+  if (results.crash?.length) lines.push(...crashSection(results.crash));
   if (results.hits.length) {
     const shares = results.hits.some((r) => r.memoryHitShare !== undefined);
     lines.push('## Hits against raw GET of the same key on the same connection', '');
@@ -160,11 +163,44 @@ export function markdown(results: Results, chartFile: string | undefined, expiry
     lines.push('');
   }
   if (results.tags) lines.push(...tagsSection(results.tags));
+  if (results.instrumentation?.rows.length) lines.push(...instrumentationSection(results.instrumentation));
   lines.push('## Targets', '', '| target | measured | status |', '| --- | --- | --- |');
-  for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${yes(t.met)} |`);
+  for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.status ?? yes(t.met)} |`);
   lines.push('', '## How each strategy is set up', '', '| strategy | setup |', '| --- | --- |');
   for (const s of results.strategies) lines.push(`| ${s.name} | \`${s.setup}\` |`);
   return lines.join('\n') + '\n';
+}
+
+/** The crash phase: a leader killed with SIGKILL in the middle of its function, waiters on its key or a caller just after. */
+function crashSection(rows: NonNullable<Results['crash']>): string[] {
+  const lines: string[] = [];
+  const r0 = rows.find((r) => r.scenario === 'waiters') ?? rows[0];
+  const fnMs = r0.fnMs;
+  lines.push(`## Crash: the leader SIGKILLed ${r0.killAfterMs} ms into a ${fnMs / 1000} s function (goal: takeover <= ${TAKEOVER_GOAL_MS} ms)`, '');
+  lines.push('| strategy | scenario | callers | kill -> first answer ms | kill -> last answer ms | takeover ms | call -> answer p50 / max ms | first run after the kill, ms | factory runs (after the kill) | failed |');
+  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const who = r.scenario === 'waiters' ? `${r.processes} x ${r.callers}` : '1';
+    if (r.error) {
+      lines.push(`| ${r.strategy} | ${r.scenario} | ${who} | could not run: ${pipes(r.error)} | - | - | - | - | - | - |`);
+      continue;
+    }
+    lines.push(
+      `| ${r.strategy} | ${r.scenario} | ${who} | ${num(r.killToFirstMs)} | ${num(r.killToLastMs)} | ${num(r.takeoverMs)} | ${num(r.callP50Ms)} / ${num(r.callMaxMs)} | ${num(r.firstRunAfterKillMs)} | ${num(r.factoryRuns)} (${num(r.runsAfterKill)}) | ${r.failed}${r.errors.length ? ` (${pipes(r.errors[0])})` : ''} |`,
+    );
+  }
+  lines.push(
+    '',
+    `One worker process leads a cold key (its function sleeps ${fnMs} ms) and is killed with SIGKILL ${r0.killAfterMs} ms into the function: its Redis connections close at once, and nothing of it says goodbye. ` +
+      `**waiters**: ${r0.processes} other processes of ${r0.callers} callers each called the key ${r0.callAtMs} ms into the leader's function, so they wait on it when it dies. **arrives after**: the leader alone on its key; one caller of another process calls ${ARRIVE_AFTER_MS} ms after the kill. ` +
+      'Times are ms after the kill (the signal sent), on one clock for every process; call -> answer is each call\'s own time. ' +
+      `Takeover: what the crash added to the function's time, where a factory run started after the kill: waiters, kill -> last answer - function; arrives after, call -> answer - function (- where every caller was answered by a run of its own that started before the kill). ` +
+      'Factory runs: every run of the fleet, counted by an INCR in Redis (the killed leader\'s included), and in brackets those that started after the kill. ' +
+      "Each library at its defaults: herdless's lease lasts 10 s (renewed while its holder runs) and records its holder's connection, which a waiter checks every 100 ms; the 2014 design's wait counter never expires, its waiters sleep 1 s twice and then compute; the peers coordinate within a process only (one run per process or per caller), so they never wait on another process. " +
+      'The killed workers are forked anew after each strategy (nothing is measured meanwhile).',
+    '',
+  );
+  return lines;
 }
 
 /** The tags phase: tagged hits against untagged ones, invalidateTags at 1 and N entries, the re-read after a lost subscriber. */
@@ -240,5 +276,42 @@ function tagsSection(tags: NonNullable<Results['tags']>): string[] {
     );
   }
   lines.push('| strategy | how it uses tags here |', '| --- | --- |', ...tags.setups.map((s) => `| ${s.strategy} | \`${pipes(s.setup)}\` |`), '');
+  return lines;
+}
+
+/** The instrumentation phase: herdless's hits with nothing listening, a no-op subscriber and the OpenTelemetry adapter, side by side. */
+function instrumentationSection(result: NonNullable<Results['instrumentation']>): string[] {
+  const lines: string[] = [];
+  const count = (n: number) => n.toLocaleString('en-US');
+  const [base, ...others] = result.variants.map((v) => v.name);
+  const otelOn = others.includes('otel');
+  lines.push(`## Instrumentation: hits with and without observers (goal: OpenTelemetry on within ${Math.round((1 - OTEL_GOAL) * 100)}%)`, '');
+  lines.push(
+    `| strategy | callers | ${base} hits/s | ${others.join(' | ')} | hit p50 / p99 us: ${result.variants.map((v) => v.name).join(', ')} |${otelOn ? ' OTel per call: spans / herdless.requests |' : ''} from memory |${otelOn ? ' goal |' : ''}`,
+  );
+  lines.push(`| --- | ---: | ---: | ${others.map(() => '---:').join(' | ')} | --- |${otelOn ? ' ---: |' : ''} ---: |${otelOn ? ' --- |' : ''}`);
+  const groups = new Map<string, typeof result.rows>();
+  for (const r of result.rows) groups.set(`${r.strategy}\0${r.callers}`, [...(groups.get(`${r.strategy}\0${r.callers}`) ?? []), r]);
+  for (const rows of groups.values()) {
+    const [none, ...observed] = rows;
+    const otel = rows.find((r) => r.variant === 'otel');
+    const cell = (r: (typeof rows)[number]) => `${r.ratio}x (worst ${r.minRatio}x), ${count(r.opsPerSec)}/s`;
+    const share = none.memoryHitShare === undefined ? '-' : `${Math.round(none.memoryHitShare * 1000) / 10}%`;
+    lines.push(
+      `| ${none.strategy} | ${none.callers === 1 ? '1' : `${none.callers}, own keys`} | ${count(none.opsPerSec)} | ${observed.map(cell).join(' | ')} | ${rows.map((r) => `${num(r.p50Us)} / ${num(r.p99Us)}`).join(', ')} |` +
+        `${otelOn ? ` ${num(otel?.spansPerCall)} / ${num(otel?.requestsPerCall)} |` : ''} ${share} |${otelOn ? ` ${otel ? (otel.ratio >= OTEL_GOAL ? 'met' : '**missed**') : '-'} |` : ''}`,
+    );
+  }
+  lines.push(
+    '',
+    `One worker process, each caller on its own key (all variants read the same keys). A round runs every variant for ${result.roundMs} ms back to back (${result.variants.map((v) => v.name).join(', ')}; each round starts one variant later), ${result.rounds} rounds, the variant attached just before its window (after ${result.settleMs} ms of unmeasured calls: the first subscriber to a channel and the last to leave switch its prototype, and V8 recompiles the paths that check it) and detached just after, garbage collected between windows; ` +
+      `a variant's ratio is the median over rounds of its hits/s over the hits/s with no subscriber in the same round, the worst round in brackets. ` +
+      (otelOn
+        ? 'OTel per call: over the calls made while the adapter was on in the rounds (its windows and the settling before them), the spans its tracer provider saw end (a hit makes none) and the calls its herdless.requests counter counted (1 expected), from a collection before and after each window. '
+        : 'The OpenTelemetry adapter did not run in this run. ') +
+      "From memory: the share of hits served from memory in one pass after the rounds (herdless-l1). The cost of herdless's instrumentation with no subscriber at all (goal: within 1%) is not measured here: it takes herdless without that code, the hits phase on the commit before it (bench/README.md).",
+    '',
+  );
+  lines.push('| variant | setup |', '| --- | --- |', ...result.variants.map((v) => `| ${v.name} | \`${pipes(v.setup)}\` |`), '');
   return lines;
 }

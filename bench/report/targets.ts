@@ -1,6 +1,8 @@
 import { isHerdless } from '../strategies';
+import { herdlessRow, TAKEOVER_GOAL_MS, type CrashRow } from '../phases/crash';
 import type { HerdRow } from '../phases/herd';
 import { scenarioName, type HitsRow } from '../phases/hits';
+import { OTEL_GOAL, variantOf, type InstrumentationRow } from '../phases/instrumentation';
 import { hitsMeetGoal, INVALIDATION_P50_FACTOR, invalidationsMatch, TAG_HIT_GOAL, type TagHitsRow } from '../phases/tags';
 import { round } from '../lib/stats';
 import type { Results, Target } from './results';
@@ -27,12 +29,19 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
   const expiry = (results.expiry ?? []).filter((r) => (r.strategy === 'herdless' || r.strategy === 'herdless-early') && !r.error);
   const steady = (results.expiry ?? []).find((r) => r.strategy === 'herdless-steady' && !r.error);
   const windows = (r: { runMs: number; ttlMs: number }) => Math.ceil(r.runMs / r.ttlMs);
+  const takeover = herdlessRow(results.crash, 'waiters');
+  const late = herdlessRow(results.crash, 'arrives after');
+  const lateRows = (results.crash ?? []).filter((r) => r.scenario === 'arrives after' && !r.error);
+  const lateText = (r: CrashRow) => `${r.callMaxMs} ms (${r.strategy})`;
   const miss = results.miss.find((r) => r.strategy === 'herdless');
   const minimum = results.miss[0];
   const tagged = (strategy: string) => (results.tags?.hits ?? []).filter((r) => r.strategy === strategy && r.tags !== null);
   const tagHits = (rows: TagHitsRow[]) => rows.map((r) => `${r.ratio}x (${r.variant}, ${r.callers === 1 ? '1 caller' : `${r.callers} callers`})`).join(', ');
   const invalidations = (results.tags?.invalidation ?? []).filter((r) => r.strategy === 'herdless');
   const rereads = (results.tags?.reread ?? []).filter((r) => isHerdless(r.strategy));
+  const subscribed = variantOf(results.instrumentation, 'subscriber');
+  const otel = variantOf(results.instrumentation, 'otel');
+  const costs = (rows: InstrumentationRow[]) => rows.map((r) => `${r.ratio}x (worst ${r.minRatio}x; ${r.strategy}, ${r.callers === 1 ? '1 caller' : `${r.callers} callers`})`).join(', ');
   return [
     {
       target: 'factory runs = 1 in every herd row',
@@ -94,6 +103,24 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
       met: steady && expiry.length ? expiry.every((r) => (r.p99Ms ?? Infinity) <= 2 * (steady.p99Ms ?? 0)) : undefined,
     },
     {
+      target: `crash: takeover <= ${TAKEOVER_GOAL_MS} ms after the holder's death (herdless, waiters: kill -> last answer - function)`,
+      measured: takeover
+        ? takeover.error
+          ? `could not run: ${takeover.error}`
+          : `${takeover.takeoverMs ?? '-'} ms (kill -> last answer ${takeover.killToLastMs} ms, function ${takeover.fnMs} ms; first run after the kill at ${takeover.firstRunAfterKillMs ?? '-'} ms)`
+        : 'not run',
+      met: takeover ? takeover.takeoverMs !== undefined && takeover.takeoverMs <= TAKEOVER_GOAL_MS && takeover.failed === 0 : undefined,
+    },
+    {
+      target: 'crash: a caller arriving 100 ms after a solo crash, call -> answer, reported (about the function: a fast takeover; lease TTL + function: a TTL-bound one)',
+      measured: late
+        ? late.error
+          ? `could not run: ${late.error}`
+          : `${lateText(late)} for a ${late.fnMs} ms function; ${lateRows.filter((r) => r !== late).map(lateText).join(', ') || 'no other strategy'}`
+        : 'not run',
+      met: late ? !late.error : undefined,
+    },
+    {
       target: 'leader miss = 2 round trips beyond the factory',
       measured: miss ? `${miss.roundTrips} (minimum GET + SET: ${minimum.roundTrips})` : 'not run',
       met: miss ? miss.roundTrips <= 2 : undefined,
@@ -119,6 +146,24 @@ export function targets(results: Omit<Results, 'targets'>): Target[] {
           .map((r) => (r.error ? `could not run: ${r.error} (${r.strategy})` : `${r.readsPerTag} reads per tag over ${r.readPasses} passes, ${r.duplicates} repeated, steady ${r.steady ? `${r.steadyAtMs} ms` : 'never'} after the kill (${r.strategy})`))
           .join('; ') || 'not run',
       met: rereads.length ? rereads.every((r) => !r.error && r.steady && r.duplicates === 0 && r.failed === 0) : undefined,
+    },
+    {
+      target: 'instrumentation: hits with a diagnostics subscriber on (no-op), cost reported (ratio to no subscriber, same rounds)',
+      measured: costs(subscribed) || 'not run',
+      met: subscribed.length ? true : undefined,
+    },
+    {
+      // One run cannot hold herdless without its instrumentation code; the hits phase on this commit and on
+      // the one before the instrumentation, side by side, does (bench/README.md).
+      target: 'instrumentation: no subscriber costs <= 1% (against herdless without the instrumentation code)',
+      measured: 'measured outside the run: the hits phase on this commit against the commit before the instrumentation',
+      met: undefined,
+      status: 'outside the run',
+    },
+    {
+      target: `instrumentation: OpenTelemetry adapter on costs <= ${Math.round((1 - OTEL_GOAL) * 100)}% of the hits (median ratio to no subscriber >= ${OTEL_GOAL})`,
+      measured: costs(otel) || 'not run',
+      met: otel.length ? otel.every((r) => r.ratio >= OTEL_GOAL) : undefined,
     },
   ];
 }

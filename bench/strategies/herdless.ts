@@ -13,7 +13,7 @@ export const herdless: Strategy = {
   freshSetup: 'createCache({ redis: client, namespace, ttl, grace }); earlyRefresh, softTimeout and the rest at their defaults',
   packages: ['redis'],
   // Every phase, the coherence phase included (no memory tier: every read is a Redis GET, the baseline).
-  phases: ['herd', 'expiry', 'hits', 'coherence', 'miss'],
+  phases: ['herd', 'expiry', 'crash', 'hits', 'coherence', 'miss', 'instrumentation'],
   tagSetup: "cache.getOrSet(key, fn, { tags: [...] }) (no options object for the untagged baseline), cache.set(key, value, { tags: ['big'] }), cache.invalidateTags(['big'])",
   open: ({ url, namespace, ttlMs, freshness }) => openHerdless(url, namespace, { ttl: ttlMs, ...(freshness && { grace: freshness.graceMs }) }),
 };
@@ -45,14 +45,14 @@ export const herdlessSteady: Strategy = {
 };
 
 /**
- * herdless with its memory tier (the hits and coherence phases): a hit is a memory read once the tier's
+ * herdless with its memory tier (the crash, hits, coherence and instrumentation phases): a hit is a memory read once the tier's
  * subscription is proven live; every write anywhere drops the key from every process's tier.
  */
 export const herdlessL1: Strategy = {
   name: 'herdless-l1',
   setup: 'createCache({ redis: client, namespace, ttl, l1: true }); the memory tier at its defaults (10,000 entries, 64 MB)',
   packages: ['redis', 'lru-cache'],
-  phases: ['hits', 'coherence'],
+  phases: ['crash', 'hits', 'coherence', 'instrumentation'],
   tagSetup: 'cache.getOrSet(key, fn, { tags: [...] }) on the memory tier (l1: true); no options object for the untagged baseline',
   open: ({ url, namespace, ttlMs }) => openHerdless(url, namespace, { ttl: ttlMs, l1: true }),
 };

@@ -41,8 +41,11 @@ export function isHerdless(name: string): boolean {
   return name === herdless.name || name === herdlessL1.name || name === herdlessL1Copy.name || name === herdlessEarly.name || name === herdlessCluster.name || name === herdlessSteady.name;
 }
 
-/** Phases a strategy runs in only when it names them: the coherence phase needs a cache that can write (set). */
-const OPT_IN_PHASES = ['coherence'];
+/**
+ * Phases a strategy runs in only when it names them: the coherence phase needs a cache that can write
+ * (set); the instrumentation phase measures herdless's own channels, which no peer publishes.
+ */
+const OPT_IN_PHASES = ['coherence', 'instrumentation'];
 
 /**
  * Whether a strategy runs in a phase: the tags phase if it says how it uses tags (tagSetup: the phase
