@@ -25,7 +25,6 @@ export class Observer {
 
   /** A fresh value from the memory tier: answered before any flight, so counted here. */
   memoryHit(key: string, trace: GetOrSetContext | undefined): void {
-    this.counters.calls.hit++;
     this.counters.memoryHits++;
     if (trace !== undefined) {
       trace.outcome = 'hit';
@@ -120,15 +119,7 @@ export class Observer {
   /** A flight settled: its call is counted by its outcome. */
   settled(record: CallRecord): void {
     const outcome = record.outcome as Outcome | undefined;
-    if (outcome === undefined) return;
-    this.counters.calls[outcome]++;
-    if (outcome === 'hit') {
-      if (record.tier === 'memory') this.counters.memoryHits++;
-      else this.counters.redisHits++;
-    } else if (outcome === 'stale') {
-      if (record.tier === 'memory') this.counters.memoryStale++;
-      else this.counters.redisStale++;
-    }
+    if (outcome !== undefined) this.counters.count(outcome, record.tier === 'memory');
   }
 
   /**
