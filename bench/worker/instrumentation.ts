@@ -51,14 +51,15 @@ const none: InstrumentationVariant = {
  */
 const subscriber: InstrumentationVariant = {
   name: 'subscriber',
-  setup: `diagnostics_channel.tracingChannel('${CHANNELS.getOrSet}').subscribe({ start, end, asyncStart, asyncEnd, error }) and diagnostics_channel.subscribe('${CHANNELS.miss}', fn), every function empty; unsubscribed after the variant`,
+  setup: `diagnostics_channel.tracingChannel(name).subscribe({ start, end, asyncStart, asyncEnd, error }) for '${CHANNELS.getOrSet}' and '${CHANNELS.miss}', every function empty; unsubscribed after the variant`,
   async attach() {
     const channel = diagnostics.tracingChannel(CHANNELS.getOrSet);
     channel.subscribe(NOOP_TRACE);
-    diagnostics.subscribe(CHANNELS.miss, noop);
+    const miss = diagnostics.tracingChannel(CHANNELS.miss);
+    miss.subscribe(NOOP_TRACE);
     return () => {
       channel.unsubscribe(NOOP_TRACE);
-      diagnostics.unsubscribe(CHANNELS.miss, noop);
+      miss.unsubscribe(NOOP_TRACE);
     };
   },
 };
