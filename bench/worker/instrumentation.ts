@@ -1,11 +1,11 @@
 import diagnostics from 'node:diagnostics_channel';
-import { performance } from 'node:perf_hooks';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { CHANNELS } from '../../src';
 import { sleep } from '../lib/time';
 import type { CacheUnderTest } from '../strategies/strategy';
 import { HIT_VALUE } from './hits';
+import { measure } from './tags';
 
 /*
  * The instrumentation phase's work inside a worker: herdless's hits with nothing listening on its
@@ -254,26 +254,3 @@ async function tiersOf(cache: CacheUnderTest, callers: number[], hit: (i: number
   return counted;
 }
 
-/** Every caller calls back to back for `ms`; throughput counts the calls completed in that time. Returns the calls. */
-async function measure(call: (caller: number) => Promise<unknown>, callers: number[], ms: number, into: InstrumentationSide | undefined): Promise<number> {
-  const latencies: number[] = [];
-  const started = performance.now();
-  const until = started + ms;
-  await Promise.all(
-    callers.map(async (i) => {
-      for (let now = performance.now(); now < until; ) {
-        await call(i);
-        const end = performance.now();
-        latencies.push((end - now) * 1000);
-        now = end;
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  if (!into) return latencies.length;
-  into.opsPerSec.push((latencies.length * 1000) / elapsed);
-  // A sample of latencies: enough for p99 without shipping every one over IPC.
-  const step = Math.max(1, Math.floor(latencies.length / 4000));
-  for (let i = 0; i < latencies.length; i += step) into.latenciesUs.push(latencies[i]);
-  return latencies.length;
-}

@@ -139,8 +139,11 @@ export async function tagsPass(cache: CacheUnderTest, request: TagsPassRequest):
   return request.callers * request.passes;
 }
 
-/** Every caller calls back to back for `ms`; throughput counts the calls completed in that time. */
-async function measure(call: (caller: number) => Promise<unknown>, callers: number[], ms: number, into: TagsHitsSide | undefined): Promise<void> {
+/**
+ * Every caller calls back to back for `ms`; throughput counts the calls completed in that time, pushed
+ * into `into` with a sample of latencies. Returns the calls made.
+ */
+export async function measure(call: (caller: number) => Promise<unknown>, callers: number[], ms: number, into: TagsHitsSide | undefined): Promise<number> {
   const latencies: number[] = [];
   const started = performance.now();
   const until = started + ms;
@@ -155,11 +158,12 @@ async function measure(call: (caller: number) => Promise<unknown>, callers: numb
     }),
   );
   const elapsed = performance.now() - started;
-  if (!into) return;
+  if (!into) return latencies.length;
   into.opsPerSec.push((latencies.length * 1000) / elapsed);
   // A sample of latencies: enough for p99 without shipping every one over IPC.
   const step = Math.max(1, Math.floor(latencies.length / 4000));
   for (let i = 0; i < latencies.length; i += step) into.latenciesUs.push(latencies[i]);
+  return latencies.length;
 }
 
 export interface TagsFillRequest {
