@@ -27,7 +27,6 @@ import { MemoryTier } from './tier/memory';
 export type { CacheEvents } from './events';
 export type { Factory } from './protocol';
 
-
 /**
  * For the decorators only (decorators/target.ts): getOrSet with its tags given apart from the options, so
  * frozen options keep their resolved policy, and herdless' own tags (a cached method's, NUL-prefixed)
