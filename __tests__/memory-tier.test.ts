@@ -62,12 +62,18 @@ test("hits are answered from memory once the tier's subscription is proven live,
   cache.on('hit', (_key, tier) => tiers.push(tier));
   expect(await cache.getOrSet('k', () => 'v')).toBe('v');
   await untilMemoryHit(cache, 'k', () => 'never');
-  const before = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
-  for (let i = 0; i < 50; i++) expect(await cache.getOrSet('k', () => 'never')).toBe('v');
-  const after = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
-  expect(after).toBe(before); // no GET reached Redis
   expect(tiers).toContain('redis');
-  expect(tiers.slice(-50)).toEqual(Array(50).fill('memory'));
+  // 50 hits in a row, none reaching Redis. The tier rightly stops answering while this process's event
+  // loop stalls (a loaded machine: STALL_MS), so a window that met a stall is tried again, a few times.
+  let quiet = false;
+  for (let window = 0; window < 5 && !quiet; window++) {
+    const before = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
+    const from = tiers.length;
+    for (let i = 0; i < 50; i++) expect(await cache.getOrSet('k', () => 'never')).toBe('v');
+    const after = (await admin.info('commandstats')).match(/cmdstat_get:calls=(\d+)/)?.[1];
+    quiet = after === before && tiers.slice(from).every((tier) => tier === 'memory') && tiers.length - from === 50;
+  }
+  expect(quiet).toBe(true);
 });
 
 test('set(), delete() and a commit in one cache drop the entry from the memory tier of another', async () => {
