@@ -29,7 +29,7 @@ export function closed(cache: Cache): void {
 }
 
 /** The open caches. */
-export function* openCaches(): IterableIterator<Cache> {
+function* openCaches(): IterableIterator<Cache> {
   for (const ref of open) {
     const cache = ref.deref();
     if (cache === undefined) open.delete(ref);
