@@ -135,8 +135,10 @@ describe('waiters with a confirmed subscription do not poll', () => {
       // The leader renews every lease TTL / 3: that is what keeps the lease while it computes.
       expect(count('evalsha', renew.sha)).toBeGreaterThanOrEqual(10);
       // One acquire for the leader; two per waiting process on arrival (before and after subscribing), and
-      // none after: the commit's wake-up carries the value.
-      expect(count('evalsha', acquire.sha)).toBeLessThanOrEqual(1 + 3 * 2);
+      // none after: the commit's wake-up carries the value. A loaded machine may stall the leader's event
+      // loop past its 600 ms lease once, and a waiter then re-checks: one more per waiting process at most.
+      // Polling instead would have cost each of them one per 100 ms, about 30.
+      expect(count('evalsha', acquire.sha)).toBeLessThanOrEqual(1 + 3 * 2 + 3);
       // Each waiting process asks for the lease's TTL once per lease TTL it waited (3 s / 600 ms), at most.
       expect(count('pttl')).toBeLessThanOrEqual(3 * 6);
     } finally {
