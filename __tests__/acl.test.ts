@@ -1,5 +1,5 @@
 import { createClient } from 'redis';
-import { createCache, type Cache, type CacheOptions, type RedisOption } from '../src';
+import { createCache, RedisRefusedError, RedisUnavailableError, type Cache, type CacheOptions, type RedisOption } from '../src';
 import { slotOf } from '../src/store/slot';
 import { startRedis, type EmbeddedRedis } from '../support/embedded-redis';
 import { startCluster, type LocalCluster } from '../support/redis-cluster';
@@ -299,13 +299,39 @@ describe('one server', () => {
     }
   });
 
-  // Pins what herdless does not say yet: a command refused inside a script reaches 'error' as Redis 7.0's
-  // "can't run this command or subcommand script: <sha>, on @user_script:<line>", naming neither the
-  // command nor herdless' script. When the error names it, this test fails: make it a plain test then.
-  test.failing("without +set: the error names the command refused inside the script", async () => {
+  // Redis 7.0 says of a command refused inside a script only "can't run this command or subcommand
+  // script: <sha>, on @user_script:<line>", naming neither the command nor herdless' script. herdless maps
+  // the SHA to its script and the line to the command there (errors.ts, refusedBy).
+  test("without +set: the error names the command refused inside the script", async () => {
     const { namespace, url } = await user('+set');
     const { errors } = await workout(() => ({ url }), namespace, () => admin.scriptFlush());
     expect(errors.some((error) => /\bSET\b|'set'/.test(error))).toBe(true);
+    expect(errors.some((error) => /^ERR_HERDLESS_REDIS_REFUSED .*SET inside herdless' acquire script \(line \d+\): grant it \+set/.test(error))).toBe(true);
+  });
+
+  test('a refused command is coded ERR_HERDLESS_REDIS_REFUSED (a RedisUnavailableError naming the command), not ERR_HERDLESS_REDIS_UNAVAILABLE', async () => {
+    const noGet = await user('+get');
+    const errors: unknown[] = [];
+    const reader = createCache({ redis: { url: noGet.url }, namespace: noGet.namespace });
+    reader.on('error', (error) => errors.push(error));
+    caches.push(reader);
+    expect(await reader.getOrSet('k', () => 'uncached')).toBe('uncached');
+    const refused = errors.find((error) => error instanceof RedisRefusedError) as RedisRefusedError | undefined;
+    expect(refused).toBeInstanceOf(RedisUnavailableError);
+    expect(refused!.code).toBe('ERR_HERDLESS_REDIS_REFUSED');
+    expect(refused!.command).toBe('get');
+    expect(refused!.message).toMatch(/GET: grant it \+get/);
+    expect(errors.map((error) => (error as { code?: string }).code)).not.toContain('ERR_HERDLESS_REDIS_UNAVAILABLE');
+
+    // A write rejects with it too.
+    const noEvalsha = await user('+evalsha');
+    const writer = createCache({ redis: { url: noEvalsha.url }, namespace: noEvalsha.namespace });
+    writer.on('error', () => undefined);
+    caches.push(writer);
+    const rejected = await writer.set('k', 1).then(() => undefined, (error: unknown) => error);
+    expect(rejected).toBeInstanceOf(RedisRefusedError);
+    expect((rejected as RedisRefusedError).code).toBe('ERR_HERDLESS_REDIS_REFUSED');
+    expect((rejected as RedisRefusedError).command).toBe('evalsha');
   });
 });
 
@@ -426,10 +452,11 @@ describe('a cluster', () => {
     expect(denials(name).some(({ reason, object }) => reason === 'command' && object === permission.slice(1))).toBe(true);
   });
 
-  // Pins a silent refusal: wake-ups are sent with redis.pcall (so a server without sharded pub/sub still
-  // writes), which also swallows an ACL refusal of SPUBLISH. Only Redis' ACL LOG shows it, and waiters
-  // wait out the lease's TTL. When herdless reports it, this test fails: make it a plain test then.
-  test.failing('without +spublish: the error event names spublish', async () => {
+  // Wake-ups are sent with redis.pcall (so a server without sharded pub/sub still writes), which also
+  // swallows an ACL refusal of SPUBLISH: only Redis' ACL LOG showed it, and waiters waited out the lease's
+  // TTL. The scripts now hand a refused publish back with their reply, and the store reports it
+  // (store/script.ts, PUBLISHES; store.ts, evalScript).
+  test('without +spublish: the error event names spublish', async () => {
     const { namespace, name, redis } = user('+spublish');
     const { errors } = await workout(redis, namespace, flushScripts);
     expect(denials(name).some(({ object }) => object === 'spublish')).toBe(true); // Redis did refuse it

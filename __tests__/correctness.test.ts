@@ -117,7 +117,7 @@ describe('after an invalidation resolves, no caller is handed the older value', 
     const family = { value: `${ns}:{k}:v`, lease: `${ns}:{k}:lease`, channel: `${ns}:{k}:ch`, backoff: `${ns}:{k}:backoff` };
     const scripts = leaseScripts('PUBLISH');
     const stamp = await currentStamp(admin, ns);
-    const envelope = (value: unknown) => new EnvelopeFormat(v8Codec).encode(value, Date.now(), 60_000, 1, stamp);
+    const envelope = (value: unknown) => new EnvelopeFormat(v8Codec, ns).encode(value, 'k', Date.now(), 60_000, 1, stamp);
     await admin.set(family.lease, 'holder-1', { PX: 20_000 });
     const waiting = new Promise<void>((resolve) => waiter.once('wait', () => resolve()));
     const answer = waiter.getOrSet('k', () => 'computed by the waiter');
@@ -333,7 +333,7 @@ describe('a lease always ends', () => {
 describe('an unreadable stored value', () => {
   test('is replaced once under the lease, then served: 20 calls, 1 run', async () => {
     const c = cache();
-    const good = new EnvelopeFormat(v8Codec).encode(new Map([[1, 2]]), Date.now(), 3_600_000, 1, await currentStamp(admin, c.namespace));
+    const good = new EnvelopeFormat(v8Codec, c.namespace).encode(new Map([[1, 2]]), 'report', Date.now(), 3_600_000, 1, await currentStamp(admin, c.namespace));
     const corrupt = Buffer.concat([good.subarray(0, good.length - 6), Buffer.from([0xff, 0x0f, 0xee, 0xee, 0xee, 0xee])]);
     await admin.set(`${c.namespace}:{report}:v`, corrupt, { PX: 3_600_000 });
     let runs = 0;

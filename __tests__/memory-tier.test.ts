@@ -108,7 +108,7 @@ test('a killed subscriber connection clears the tier: a write sent while it was 
   // In one round trip: the subscriber is killed, then the value changes (its invalidation is lost for sure).
   const ns = reader.namespace;
   const { overwrite } = leaseScripts('PUBLISH');
-  const envelope = new EnvelopeFormat(v8Codec).encode('v2', Date.now(), 60_000, 0, await currentStamp(admin, ns));
+  const envelope = new EnvelopeFormat(v8Codec, ns).encode('v2', 'k', Date.now(), 60_000, 0, await currentStamp(admin, ns));
   await Promise.all([
     admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),
     admin.eval(overwrite.source, { keys: [`${ns}:{k}:v`, `${ns}:{k}:lease`, `${ns}:{k}:ch`, `${ns}:{k}:backoff`], arguments: [envelope as unknown as string, '60000', `${ns}:invalidations`, 'kk'] }),

@@ -158,7 +158,7 @@ describe('waiters with a confirmed subscription do not poll', () => {
       await new Promise((resolve) => setTimeout(resolve, 100)); // asleep until the lease would expire
       // In one round trip: the subscriber connection is killed, then holder-1 commits. Its wake-up goes
       // out before the subscriber can be back, so it is lost for sure.
-      const envelope = new EnvelopeFormat(v8Codec).encode('v', Date.now(), 60_000, 1, await currentStamp(admin, 'poll-lost'));
+      const envelope = new EnvelopeFormat(v8Codec, 'poll-lost').encode('v', 'k', Date.now(), 60_000, 1, await currentStamp(admin, 'poll-lost'));
       const { commit } = leaseScripts('PUBLISH');
       await Promise.all([
         admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']),

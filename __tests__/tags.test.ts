@@ -414,11 +414,11 @@ describe('the stamp format', () => {
   const stamp = (...tags: string[]) => ({ tags: ['\0', ...tags], versions: ['e', ...tags.map((t) => `v-${t}`)] });
 
   test('a stamp found again by its hash is checked against its bytes: a forged or colliding hash decodes its own tags', () => {
-    const a = format.encode('x', Date.now(), 60_000, 0, stamp('product:1'));
+    const a = format.encode('x', 'k', Date.now(), 60_000, 0, stamp('product:1'));
     expect(format.decode(a)?.stamp.tags).toEqual(['\0', 'product:1']);
-    const b = format.encode('x', Date.now(), 60_000, 0, stamp('product:2'));
-    // Give b the hash of a's stamp: same length, other bytes. The stamp's head follows the codec name and the times.
-    const header = a.indexOf(Buffer.from('v8')) + 2 + 24;
+    const b = format.encode('x', 'k', Date.now(), 60_000, 0, stamp('product:2'));
+    // Give b the hash of a's stamp: same length, other bytes. The stamp's head follows the codec name, the times and the key's hash.
+    const header = a.indexOf(Buffer.from('v8')) + 2 + 24 + 4;
     a.copy(b, header + 2, header + 2, header + 6);
     expect(b.readUInt32LE(header + 2)).toBe(a.readUInt32LE(header + 2));
     expect(format.decode(b)?.stamp.tags).toEqual(['\0', 'product:2']);
@@ -426,8 +426,8 @@ describe('the stamp format', () => {
   });
 
   test('a truncated or malformed stamp reads as unreadable, never as another stamp', () => {
-    const good = format.encode('x', Date.now(), 60_000, 0, stamp('t'));
-    const header = good.indexOf(Buffer.from('v8')) + 2 + 24;
+    const good = format.encode('x', 'k', Date.now(), 60_000, 0, stamp('t'));
+    const header = good.indexOf(Buffer.from('v8')) + 2 + 24 + 4;
     const count = Buffer.from(good);
     count.writeUInt16LE(0, header);
     expect(format.decode(count)).toBeUndefined();
@@ -435,7 +435,7 @@ describe('the stamp format', () => {
     long.writeUInt32LE(1_000_000, header + 6);
     expect(format.decode(long)).toBeUndefined();
     expect(format.decode(good.subarray(0, header + 12))).toBeUndefined();
-    const noEpoch = format.encode('x', Date.now(), 60_000, 0, { tags: ['a'], versions: ['v'] });
+    const noEpoch = format.encode('x', 'k', Date.now(), 60_000, 0, { tags: ['a'], versions: ['v'] });
     expect(format.decode(noEpoch)).toBeUndefined();
   });
 });

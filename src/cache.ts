@@ -109,7 +109,7 @@ export class Cache extends EventEmitter {
     this.keys = new KeyLayout(this.namespace);
     const observer = new Observer(this, this.namespace);
     this.observer = observer;
-    const format = new EnvelopeFormat(this.settings.codec);
+    const format = new EnvelopeFormat(this.settings.codec, this.namespace);
     const onError = (error: unknown) => observer.fault(error, undefined);
     ({ store: this.store, scripts: this.scripts } = openStore(this.settings, onError));
     const timeoutMs = this.settings.commandTimeoutMs;
@@ -157,7 +157,9 @@ export class Cache extends EventEmitter {
     try {
       // The tags travel on the flight, not in the policy: a hit never needs them, so a call passing only
       // its tags keeps the cache's own policy and a tagged hit allocates nothing for them.
-      if (options === undefined || options.tags === undefined) return this.call(key, factory, this.policies.of(options), undefined);
+      // null has no tags to read: it goes to the options check, which refuses it as it refuses any
+      // non-object (InvalidOptionError naming 'options'), instead of a TypeError from reading null.tags.
+      if (options === undefined || options === null || options.tags === undefined) return this.call(key, factory, this.policies.of(options), undefined);
       const tags = checkTags(options.tags);
       return this.call(key, factory, onlyTags(options) ? this.settings.freshness : this.policies.of(options), tags);
     } catch (error) {

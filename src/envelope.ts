@@ -6,22 +6,27 @@ import { readV8At, v8Codec } from './codec/v8';
  * What is stored at a value key. A fixed little-endian header, then the codec's bytes:
  *
  *   0  2  magic 'hl'
- *   2  1  format version (1)
+ *   2  1  format version (3)
  *   3  1  n = length of the codec name
  *   4  n  codec name (ASCII)
  *   +0 8  writtenAt  float64, ms since the epoch
  *   +8 8  expiresAt  float64, ms since the epoch: the value's logical expiry
  *   +16 8 delta      float64, ms the function took to compute it
- *   +24 2 c          uint16, the number of tags in the stamp (1 or more: the epoch comes first)
- *   +26 4 h          uint32, FNV-1a of the pairs' bytes: where a reader finds the stamp decoded before
- *   +30 4 L          uint32, the length of the pairs' bytes
- *   +34 L pairs      c times: uint16 length + the tag (UTF-8), uint8 length + its version (ASCII)
+ *   +24 4 k          uint32, FNV-1a of the Redis key the value was written for, '<namespace>:{<key>}:v' (UTF-8)
+ *   +28 2 c          uint16, the number of tags in the stamp (1 or more: the epoch comes first)
+ *   +30 4 h          uint32, FNV-1a of the pairs' bytes: where a reader finds the stamp decoded before
+ *   +34 4 L          uint32, the length of the pairs' bytes
+ *   +38 L pairs      c times: uint16 length + the tag (UTF-8), uint8 length + its version (ASCII)
  *   then             the codec's bytes
  *
  * expiresAt and delta are what stale-while-revalidate and probabilistic early refresh need, so those can
  * come without a format change: the Redis TTL may then outlive the logical expiry. The stamp is what
  * tags need (tags/versions.ts): the version of every tag the value was computed under, taken before its
  * function ran; a reader judges the value against the versions current now.
+ *
+ * The key's hash is what makes a reply handed to the wrong command harmless: a connection whose replies
+ * are misaligned (node-redis 4 after a connection cut inside a reply: store/renewal.ts) can give a
+ * GET another key's value, and a reader refuses bytes written for another key (OTHER_KEY).
  */
 export interface Envelope {
   value: unknown;
@@ -44,14 +49,21 @@ export const EPOCH = '\0';
 
 const MAGIC_0 = 0x68; // 'h'
 const MAGIC_1 = 0x6c; // 'l'
-// Version 1 (before tags) had no stamp: such a value reads as missing, and is recomputed once under the lease.
-const VERSION = 2;
+// Version 1 (before tags) had no stamp, version 2 no key hash: such a value reads as missing, and is
+// recomputed once under the lease.
+const VERSION = 3;
 const TIMES = 24;
+/** The key's hash, after the times: the identity below still starts with the times, where values differ. */
+const KEY_HASH = 4;
+
+/** What decode() returns for a well-formed envelope written for another key than the one asked for. */
+export const OTHER_KEY: unique symbol = Symbol('other key');
 
 /**
  * How many leading bytes, with its length, tell one stored value from any other: the header and its
  * timestamps (writtenAt, and delta to the microsecond), and then some. The acquire script and the
- * refresh gate both name a value this way, without carrying all of it.
+ * refresh gate both name a value this way, without carrying all of it. (The key's hash after the
+ * timestamps is the same for every value of one key: it tells nothing apart, and moved nothing before it.)
  */
 export const IDENTITY_BYTES = 64;
 
@@ -59,25 +71,32 @@ export class EnvelopeFormat {
   private readonly header: Buffer;
   private readonly readAt: ReadAt;
 
-  constructor(private readonly codec: Codec) {
+  /** The hash of '<namespace>:{', where every value key of the namespace starts. */
+  private readonly keySeed: number;
+
+  /** `namespace`: the cache's; a value is checked against the full Redis key it was written for, so two namespaces sharing a client cannot swap values. */
+  constructor(private readonly codec: Codec, namespace = '') {
+    const prefix = Buffer.from(`${namespace}:{`, 'utf8');
+    this.keySeed = fnv(prefix, 0, prefix.length);
     const name = Buffer.from(codec.name, 'ascii');
     if (name.length === 0 || name.length > 255) throw new RangeError('codec name must be 1 to 255 ASCII characters');
     this.header = Buffer.concat([Buffer.from([MAGIC_0, MAGIC_1, VERSION, name.length]), name]);
     this.readAt = readerOf(codec);
   }
 
-  /** Throws whatever the codec throws for a value it cannot encode. */
-  encode(value: unknown, writtenAt: number, ttlMs: number, delta: number, stamp: Stamp): Buffer {
+  /** `key`: the cache key the value is stored for (its hash is written). Throws whatever the codec throws for a value it cannot encode. */
+  encode(value: unknown, key: string, writtenAt: number, ttlMs: number, delta: number, stamp: Stamp): Buffer {
     const body = this.codec.encode(value);
     const { tags, versions } = stamp;
     let pairs = 0;
     for (let i = 0; i < tags.length; i++) pairs += 3 + Buffer.byteLength(tags[i]) + versions[i].length;
-    const out = Buffer.allocUnsafe(this.header.length + TIMES + STAMP_HEAD + pairs + body.length);
+    const out = Buffer.allocUnsafe(this.header.length + TIMES + KEY_HASH + STAMP_HEAD + pairs + body.length);
     this.header.copy(out, 0);
     let at = this.header.length;
     at = out.writeDoubleLE(writtenAt, at);
     at = out.writeDoubleLE(writtenAt + ttlMs, at);
     at = out.writeDoubleLE(delta, at);
+    at = out.writeUInt32LE(keyHash(key, this.keySeed), at);
     const head = at;
     at += STAMP_HEAD;
     for (let i = 0; i < tags.length; i++) {
@@ -115,19 +134,26 @@ export class EnvelopeFormat {
     return stamp;
   }
 
-  /** Returns undefined for bytes this cache did not write (another format version, another codec). */
-  decode(bytes: Buffer): Envelope | undefined {
+  /**
+   * Returns undefined for bytes this cache did not write (another format version, another codec), and
+   * OTHER_KEY for an envelope written for another key than `key`. Without `key` (tools, tests), any key's.
+   */
+  decode(bytes: Buffer): Envelope | undefined;
+  decode(bytes: Buffer, key: string): Envelope | typeof OTHER_KEY | undefined;
+  decode(bytes: Buffer, key?: string): Envelope | typeof OTHER_KEY | undefined {
     const header = this.header;
     const start = header.length;
-    if (bytes.length < start + TIMES) return undefined;
+    if (bytes.length < start + TIMES + KEY_HASH) return undefined;
     // A few bytes compared here cost less than Buffer.compare's call into C++ (this runs on every hit).
     for (let i = 0; i < start; i++) if (bytes[i] !== header[i]) return undefined;
-    const head = start + TIMES;
+    const head = start + TIMES + KEY_HASH;
     if (bytes.length < head + STAMP_HEAD) return undefined;
     const end = head + STAMP_HEAD + bytes.readUInt32LE(head + 6);
     if (end > bytes.length) return undefined;
     const stamp = this.stampOf(bytes, head + STAMP_HEAD, end, bytes.readUInt16LE(head), bytes.readUInt32LE(head + 2));
     if (stamp === undefined) return undefined;
+    // Checked once the envelope is known to be well-formed: a mismatch then means another key's value.
+    if (key !== undefined && bytes.readUInt32LE(start + TIMES) !== keyHash(key, this.keySeed)) return OTHER_KEY;
     return {
       writtenAt: bytes.readDoubleLE(start),
       expiresAt: bytes.readDoubleLE(start + 8),
@@ -156,10 +182,35 @@ function same(raw: Buffer, bytes: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-function fnv(bytes: Buffer, start: number, end: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function fnv(bytes: Buffer, start: number, end: number, seed = FNV_OFFSET): number {
+  let hash = seed;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], FNV_PRIME);
   return hash >>> 0;
+}
+
+/**
+ * FNV-1a (32 bits) of the Redis key a value of `key` is stored at, '<namespace>:{<key>}:v' (UTF-8), as
+ * stored in an envelope; `seed` is the hash of '<namespace>:{' (a format's keySeed). An ASCII key (the
+ * usual one) is hashed from its characters, without building the key or encoding it: this runs on every read.
+ */
+export function keyHash(key: string, seed: number): number {
+  let hash = seed;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) {
+      const bytes = Buffer.from(key, 'utf8');
+      hash = fnv(bytes, 0, bytes.length, seed);
+      break;
+    }
+    hash = Math.imul(hash ^ c, FNV_PRIME);
+  }
+  // '}:v'
+  hash = Math.imul(hash ^ 0x7d, FNV_PRIME);
+  hash = Math.imul(hash ^ 0x3a, FNV_PRIME);
+  return Math.imul(hash ^ 0x76, FNV_PRIME) >>> 0;
 }
 
 /** Stamps whose decoding is remembered, by their bytes; past this, all are forgotten at once. */

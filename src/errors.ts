@@ -1,3 +1,5 @@
+import { scriptLine } from './store/script';
+
 /**
  * Base class of every error herdless throws; `code` is stable, messages may improve.
  *
@@ -100,6 +102,80 @@ export class RedisUnavailableError extends HerdlessError {
   }
 }
 
+/**
+ * Redis refused a command to the cache's user: its ACL leaves out a command herdless sends, or its keys
+ * or channels (a NOPERM reply, or a command refused inside one of herdless' scripts). Like any
+ * RedisUnavailableError the call was answered without the cache, or the write rejected; seen on 'error'
+ * alone, a script's write landed but a wake-up or invalidation it publishes was refused. The message
+ * names the command and what to grant (the README's "Least privilege" lists every permission); Redis'
+ * own error is the `cause`. `code`: 'ERR_HERDLESS_REDIS_REFUSED'.
+ */
+export class RedisRefusedError extends RedisUnavailableError {
+  // Not ERR_HERDLESS_REDIS_UNAVAILABLE: retrying or waiting for Redis will not help; the ACL must change.
+  override readonly code = 'ERR_HERDLESS_REDIS_REFUSED';
+  /** The command refused, as an ACL rule names it ('set', 'client|list'), when Redis' error tells. */
+  readonly command: string | undefined;
+  constructor(message: string, cause: unknown, command: string | undefined) {
+    super(message, cause);
+    this.command = command;
+  }
+}
+
+// An ACL refusal, at the top level (NOPERM) or inside a script (Redis 7.0 names neither the command nor
+// the script there: "The user executing the script can't run this command or subcommand script: <sha>,
+// on @user_script:<line>").
+const ACL_REFUSAL = /\bNOPERM\b|no permissions to|The user executing the script can't/;
+const IN_SCRIPT = /script: ([0-9a-f]{40}), on @user_script:(\d+)/;
+
+/**
+ * What herdless says of Redis' refusal (`said`, its error) of `command` (upper case, several joined by
+ * ' or ', undefined when unknown), sent `where` (' inside ...', or '' for a command of its own): what the
+ * cache's user was refused, and what to grant it.
+ */
+export function refusalText(command: string | undefined, said: string, where: string): string {
+  const of = command === undefined ? '' : ` of ${command}`;
+  let refused: string;
+  if (/\bkeys?\b/.test(said)) refused = `access to a key${of}${where}: allow it the namespace's keys (~<namespace>:*)`;
+  else if (/\bchannels?\b/.test(said)) refused = `a channel${of}${where}: allow it the namespace's channels (&<namespace>:*)`;
+  else if (command === undefined) refused = `a command${where}: grant it the command Redis names`;
+  else refused = `${command}${where}: grant it ${command.split(' or ').map((c) => `+${c.toLowerCase()}`).join(' and ')}`;
+  return `the cache's Redis user (its ACL) was refused ${refused} (Redis said: ${said})`;
+}
+
+/**
+ * `cause` as a RedisRefusedError when it is Redis refusing a command to the cache's user, else undefined.
+ * Its message starts with `what` (the operation) and names the command: from Redis' error when it does,
+ * else, for one refused inside a script, from the script's line, with the script's name.
+ */
+export function refusedBy(what: string, cause: unknown): RedisRefusedError | undefined {
+  const said = cause instanceof Error ? cause.message : undefined;
+  if (said === undefined || !ACL_REFUSAL.test(said)) return undefined;
+  const named = /'([a-z|]+)' command/i.exec(said)?.[1];
+  const at = IN_SCRIPT.exec(said);
+  const line = at ? scriptLine(at[1], Number(at[2])) : undefined;
+  const commands = named !== undefined ? [named.toUpperCase()] : (line?.commands ?? []);
+  const where = line ? ` inside herdless' ${line.name} script (line ${at![2]})` : at ? ' inside a script herdless did not make' : '';
+  const command = commands.length > 0 ? commands.join(' or ') : undefined;
+  return new RedisRefusedError(`${what}: ${refusalText(command, said, where)}`, cause, commands.length === 1 ? commands[0].toLowerCase() : undefined);
+}
+
+/**
+ * Redis' reply cannot be the answer to the command herdless sent: a value written for another key, or a
+ * reply of the wrong type (a GET answered by a number, a script by a string). The connection's replies
+ * are misaligned, each handed to another command: node-redis 4 does so after a connection was cut inside
+ * a reply. Nothing from it is served; the call is answered as on any Redis trouble. A connection herdless
+ * opened is replaced at once; a client you passed in is reported once per connection (herdless cannot open
+ * it again: reconnect it). An 'error' event only. `code`: 'ERR_HERDLESS_MISALIGNED_REPLY'.
+ */
+export class MisalignedReplyError extends HerdlessError {
+  /** The command (or script) whose reply it was. */
+  readonly command: string;
+  constructor(message: string, command: string) {
+    super('ERR_HERDLESS_MISALIGNED_REPLY', `herdless: ${message}`);
+    this.command = command;
+  }
+}
+
 /** The cache was closed; create a new one. `code`: 'ERR_HERDLESS_CLOSED'. */
 export class ClosedError extends HerdlessError {
   constructor() {
@@ -169,6 +245,7 @@ export async function failedWrite<T>(what: string, pending: Promise<T>): Promise
     return await pending;
   } catch (error) {
     if (error instanceof RedisUnavailableError || error instanceof ClosedError) throw error;
-    throw new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
+    // A refusal by the ACL gets a code of its own, and a message naming the command (refusedBy).
+    throw refusedBy(`${what} failed`, error) ?? new RedisUnavailableError(`${what} failed: ${(error as Error)?.message ?? error}`, error);
   }
 }

@@ -214,8 +214,9 @@ export function settings(options: CacheOptions = {}): Settings {
 export function callFreshness(options: CallOptions | undefined, cache: Freshness): Freshness {
   if (options === undefined) return cache;
   callObject(options, CALL);
-  const forceFresh = options.forceFresh ?? false;
-  if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false');
+  // Only a missing forceFresh means "not given": null is a wrong type, refused as l1: null is (`??` took it for false).
+  const forceFresh = options.forceFresh === undefined ? false : options.forceFresh;
+  if (typeof forceFresh !== 'boolean') throw new InvalidOptionError('forceFresh', forceFresh, 'true or false (true: compute now and store, once across the fleet)');
   // Tags are checked by the call itself and travel apart from the policy (cache.ts).
   return { ...freshness(options, cache), forceFresh, l1: options.l1 === undefined ? cache.l1 : l1(options.l1) };
 }

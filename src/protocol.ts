@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Bell } from './bus/bell';
 import type { Waker } from './bus/waker';
-import { IDENTITY_BYTES, type Envelope, type EnvelopeFormat, type Stamp } from './envelope';
-import { EncodeError, RedisUnavailableError, TimeoutError, WaitTimeoutError } from './errors';
+import { IDENTITY_BYTES, OTHER_KEY, type Envelope, type EnvelopeFormat, type Stamp } from './envelope';
+import { EncodeError, MisalignedReplyError, RedisUnavailableError, refusedBy, TimeoutError, WaitTimeoutError } from './errors';
 import { within, UNBOUNDED, type Patience } from './freshness/patience';
 import type { Freshness } from './freshness/policy';
 import type { KeyFamily, KeyLayout } from './keys';
@@ -70,15 +70,17 @@ export class Protocol {
             },
           }
         : UNBOUNDED;
-    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience, record), patience);
+    return within(this.leadOrWait(key, factory, policy, flight, unusable, patience, record, unusable ? 1 : 0), patience);
   }
 
-  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience, record: CallRecord): Promise<unknown> {
+  /** `met`: how many unusable values this call has met so far (LEAD_OVER). */
+  async leadOrWait(key: string, factory: Factory<unknown>, policy: Freshness, flight: Flight<unknown>, unusable: Buffer | undefined, patience: Patience, record: CallRecord, met: number): Promise<unknown> {
     const family = this.keys.family(key);
     const token = randomUUID();
     let reply: ScriptReply[];
     try {
-      // The first acquire has no lease to follow yet: the error key of the empty token never exists.
+      // The first acquire has no lease to follow yet: the acquire script does not read the error key of the
+      // empty token (bytes left there by anything else would answer 'e', and every call of the key reject).
       reply = (await this.acquire(key, family, token, '', unusable, false)) as ScriptReply[];
     } catch (error) {
       return this.uncached(key, factory, error, record);
@@ -96,9 +98,9 @@ export class Protocol {
         this.observer.found(record);
         return envelope.value;
       }
-      // Another value, which this call cannot use either (unreadable, or invalidated by a tag): ask to lead over it, once.
-      if (unusable) return this.uncached(key, factory, undefined, record);
-      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience, record);
+      // Another value, which this call cannot use either (unreadable, or invalidated by a tag): ask to lead over it.
+      if (met >= LEAD_OVER) return this.uncached(key, factory, undefined, record);
+      return this.leadOrWait(key, factory, policy, flight, reply[1] as Buffer, patience, record, met + 1);
     }
     return this.wait(key, family, token, (reply[1] as Buffer).toString(), factory, policy, flight, unusable, patience, false, record);
   }
@@ -180,6 +182,7 @@ export class Protocol {
   ): Promise<unknown> {
     this.observer.wait(key, record, refresh);
     const deadline = Date.now() + this.settings.waitTimeoutMs;
+    let met = unusable ? 1 : 0;
     const waiting = performance.now();
     const bell = new Bell();
     const listening = await this.waker.listen(family.channel, bell.ring);
@@ -210,8 +213,8 @@ export class Protocol {
             return refresh ? NOTHING : await this.uncached(key, factory, error, record);
           }
           if (envelope) return envelope.value;
-          // Re-check at once, asking to lead over the unusable bytes; a second unusable value is left alone.
-          if (unusable) return refresh ? NOTHING : await this.uncached(key, factory, undefined, record);
+          // Re-check at once, asking to lead over the unusable bytes (LEAD_OVER of them at most).
+          if (++met > LEAD_OVER) return refresh ? NOTHING : await this.uncached(key, factory, undefined, record);
           unusable = reply[1] as Buffer;
           continue;
         }
@@ -296,6 +299,7 @@ export class Protocol {
       (late) => {
         if (Array.isArray(late) && (late[0] as Buffer)[0] === KIND_LEAD) new Lease(this.leases, key, family, token).release();
       },
+      isAcquireReply,
     );
   }
 
@@ -309,14 +313,26 @@ export class Protocol {
     this.observer.uncached(record);
     if (cause !== undefined) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      this.observer.fault(cause instanceof RedisUnavailableError ? cause : new RedisUnavailableError(`answering '${key}' without the cache: ${reason}`, cause), key);
+      const what = `answering '${key}' without the cache`;
+      // A refusal by the ACL is coded apart from Redis being unavailable (waiting will not help), and
+      // names the command refused, inside a script too (refusedBy).
+      this.observer.fault(cause instanceof RedisUnavailableError ? cause : (refusedBy(what, cause) ?? new RedisUnavailableError(`${what}: ${reason}`, cause)), key);
     }
     return this.observer.run(factory, record);
   }
 
   read(key: string, bytes: Buffer) {
     try {
-      const envelope = this.format.decode(bytes);
+      const envelope = this.format.decode(bytes, key);
+      if (envelope === OTHER_KEY) {
+        // Only a reply handed to the wrong command gives one key's read another key's value (the value key
+        // is named after the key): never served, and read as unusable bytes, so a miss follows as usual.
+        this.observer.fault(
+          new MisalignedReplyError(`the value read for '${key}' was written for another key: the Redis connection's replies are misaligned (each handed to another command); it is not served`, 'GET'),
+          key,
+        );
+        return undefined;
+      }
       if (envelope) return envelope;
       this.observer.fault(new RedisUnavailableError(`the value at '${key}' was not written by this cache's format or codec (${this.settings.codec.name}); it is treated as missing`), key);
     } catch (error) {
@@ -327,12 +343,43 @@ export class Protocol {
 
   encode(key: string, value: unknown, ttl: number, delta: number, stamp: Stamp): Buffer {
     try {
-      return this.format.encode(value, Date.now(), ttl, delta, stamp);
+      return this.format.encode(value, key, Date.now(), ttl, delta, stamp);
     } catch (cause) {
       throw new EncodeError(key, cause);
     }
   }
 }
+
+/**
+ * Whether `reply` has the acquire script's shape (lease/scripts.ts): {'v', bytes} | {'e', bytes} | {'l'} |
+ * {'w', holder, pttl} | {'b', pttl}. Anything else was handed to the script from another command (a
+ * misaligned connection, store/standalone.ts): the store refuses it instead of a caller misreading it.
+ */
+export function isAcquireReply(reply: ScriptReply): boolean {
+  if (!Array.isArray(reply) || reply.length === 0 || !Buffer.isBuffer(reply[0]) || reply[0].length !== 1) return false;
+  switch (reply[0][0]) {
+    case KIND_VALUE:
+    case KIND_ERROR:
+      return Buffer.isBuffer(reply[1]);
+    case KIND_LEAD:
+      return true;
+    case KIND_WAIT:
+      return Buffer.isBuffer(reply[1]) && typeof reply[2] === 'number';
+    case KIND_BACKOFF:
+      return typeof reply[1] === 'number';
+    default:
+      return false;
+  }
+}
+
+/**
+ * How many unusable values (unreadable, or invalidated by a tag) one call asks to lead over before it
+ * answers uncached. One is the common case; under a stream of invalidations the value that replaced it
+ * can be invalidated too before this call reads it (a commit lands just after a tag's new version), and
+ * answering those uncached would run the function outside the lease. The bound stops a loop where two
+ * processes cannot read each other's values (two codecs during a deploy) and keep replacing them.
+ */
+export const LEAD_OVER = 3;
 
 /** How often a waiter asks whether its lease holder's connection is still open (CLIENT LIST ID). */
 export const HOLDER_CHECK_MS = 100;

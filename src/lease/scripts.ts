@@ -1,4 +1,4 @@
-import { script, type Script } from '../store/script';
+import { PUBLISHES, script, type Script } from '../store/script';
 
 type Publish = 'PUBLISH' | 'SPUBLISH';
 
@@ -40,6 +40,8 @@ end
  *
  * Wake-ups go out with PUBLISH, or SPUBLISH in a cluster (the message then stays in the slot's shard). They
  * are sent with pcall: a server without sharded pub/sub still writes, and waiters fall back to polling.
+ * A publish the ACL refuses is handed back with the reply (store/script.ts, PUBLISHES), and the store
+ * reports it on 'error': the write landed, but the waiters it should have woken wait out the lease TTL.
  * Every write (commit, overwrite, invalidate) also publishes its key on the namespace's invalidation
  * channel with classic PUBLISH, which a cluster forwards to every node: each process's memory tier
  * subscribes to it once (tier/memory.ts).
@@ -47,7 +49,9 @@ end
 
 /**
  * Re-check the value, then take the lease if nobody holds it. Used for the first miss, for every re-check
- * of a waiter (KEYS[3] is then the error key of the lease it waits on), and to start a refresh.
+ * of a waiter (KEYS[3] is then the error key of the lease it waits on), and to start a refresh. An error
+ * key of the empty token (`...:err:`, the first acquire's: it follows no lease) is never read: keys.ts
+ * names error keys `<family>:err:<token>`, and a name ending in ':err:' names no token herdless makes.
  * A value the caller cannot use — bytes it could not read, or a value it found stale — counts as missing
  * while it is still that value (ARGV[5], ARGV[6]: its length and first bytes, which hold its timestamps):
  * the caller leads, and its fenced commit replaces it. So an unreadable value is repaired once, under the
@@ -64,7 +68,9 @@ local value = redis.call('GET', KEYS[1])
 if value and not (ARGV[5] and #value == tonumber(ARGV[5]) and string.sub(value, 1, #ARGV[6]) == ARGV[6]) then
   return {'v', value}
 end
-local failure = redis.call('GET', KEYS[3])
+-- The first acquire of a miss or a refresh follows no lease: its error key names the empty token, which
+-- herdless never writes. Bytes something else left there must not answer the call, so it is not read.
+local failure = string.sub(KEYS[3], -5) ~= ':err:' and redis.call('GET', KEYS[3])
 if failure then return {'e', failure} end
 if ARGV[3] == 'r' then
   local backoff = redis.call('PTTL', KEYS[4])
@@ -100,11 +106,12 @@ return 1
  */
 const seize = (publish: Publish) => script(
   'seize',
-  `
+  PUBLISHES +
+    `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.pcall('${publish}', KEYS[2], ARGV[2])
-return 1
+publish('${publish}', KEYS[2], ARGV[2])
+return reply(1)
 `,
 );
 
@@ -119,17 +126,18 @@ return 1
 const commit = (publish: Publish) => script(
   'commit',
   OURS +
+    PUBLISHES +
     `
 if not ours(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[4])
-redis.pcall('PUBLISH', ARGV[4], ARGV[5])
+publish('PUBLISH', ARGV[4], ARGV[5])
 if #ARGV[2] <= ${PUSH_LIMIT} then
-  redis.pcall('${publish}', KEYS[3], 'v' .. ARGV[1] .. '\\n' .. ARGV[2])
+  publish('${publish}', KEYS[3], 'v' .. ARGV[1] .. '\\n' .. ARGV[2])
 else
-  redis.pcall('${publish}', KEYS[3], ARGV[1])
+  publish('${publish}', KEYS[3], ARGV[1])
 end
-return 1
+return reply(1)
 `,
 );
 
@@ -143,13 +151,14 @@ return 1
 const fail = (publish: Publish) => script(
   'fail',
   OURS +
+    PUBLISHES +
     `
 if not ours(redis.call('GET', KEYS[1]), ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[4]) end
-redis.pcall('${publish}', KEYS[3], ARGV[1])
-return 1
+publish('${publish}', KEYS[3], ARGV[1])
+return reply(1)
 `,
 );
 
@@ -160,11 +169,12 @@ return 1
 const release = (publish: Publish) => script(
   'release',
   OURS +
+    PUBLISHES +
     `
 if not ours(redis.call('GET', KEYS[1]), ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
-redis.pcall('${publish}', KEYS[2], ARGV[1])
-return 1
+publish('${publish}', KEYS[2], ARGV[1])
+return reply(1)
 `,
 );
 
@@ -175,12 +185,13 @@ return 1
  */
 const overwrite = (publish: Publish) => script(
   'overwrite',
-  `
+  PUBLISHES +
+    `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[4])
-redis.pcall('PUBLISH', ARGV[3], ARGV[4])
-redis.pcall('${publish}', KEYS[3], '')
-return 1
+publish('PUBLISH', ARGV[3], ARGV[4])
+publish('${publish}', KEYS[3], '')
+return reply(1)
 `,
 );
 
@@ -191,12 +202,13 @@ return 1
  */
 const invalidate = (publish: Publish) => script(
   'invalidate',
-  `
+  PUBLISHES +
+    `
 local removed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[4])
-redis.pcall('PUBLISH', ARGV[1], ARGV[2])
-redis.pcall('${publish}', KEYS[3], '')
-return removed
+publish('PUBLISH', ARGV[1], ARGV[2])
+publish('${publish}', KEYS[3], '')
+return reply(removed)
 `,
 );
 

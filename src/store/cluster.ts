@@ -1,9 +1,10 @@
 import { createCluster, ErrorReply, type RedisClusterOptions, type RedisClusterType } from 'redis';
-import { ClosedError, RedisUnavailableError } from '../errors';
+import { ClosedError, MisalignedReplyError, RedisUnavailableError } from '../errors';
 import { ClientCommands } from './client-commands';
 import { Deadlines, withDeadline } from './deadline';
 import { clientKind } from './client-kind';
 import { limitRepeats } from './error-limit';
+import { describeReply } from './renewal';
 import type { Script } from './script';
 import { slotOf } from './slot';
 import { shut } from './standalone';
@@ -44,7 +45,13 @@ const CONNECT_ATTEMPT_MIN_MS = 2_000;
  *   makes node-redis rediscover the topology; the failed calls are answered without the cache meanwhile;
  * - wake-ups use sharded pub/sub, and the memory tier's invalidations classic pub/sub (PUBLISH reaches
  *   every node), on a separate cluster connection; when the topology changes or that connection fails,
- *   it is replaced and subscribers are told to subscribe again (waiters poll, the tier bypasses itself).
+ *   it is replaced and subscribers are told to subscribe again (waiters poll, the tier bypasses itself);
+ * - a reply that cannot be its command's (a GET answered by a number, a script by another shape, SCRIPT
+ *   LOAD by anything but the SHA) is refused with MisalignedReplyError: that master's connection hands
+ *   replies to the wrong commands (node-redis 4 after a connection cut inside a reply, renewal.ts). node-redis'
+ *   cluster keeps its node connections to itself, so one herdless opened is closed and discovered afresh
+ *   (at most once per RESUBSCRIBE_MS); one the user passed in is reported once per master connection. The
+ *   envelopes' key hash keeps another key's value from being served either way (envelope.ts).
  */
 /** A master's own connection, as the cluster hands it out. */
 type NodeClient = Awaited<ReturnType<RedisCluster['nodeClient']>>;
@@ -77,6 +84,10 @@ export class ClusterStore implements Store {
   // CLIENT ID of the connection to each master, by address: '' while asked for; dropped when it reconnects.
   private readonly connectionIds = new Map<string, string>();
   private holders!: ClientCommands;
+  // Masters whose misaligned replies were reported (a cluster the user passed in); dropped when one reconnects.
+  private readonly misalignedReported = new Set<string>();
+  private reopenedAt = 0;
+  private reopening = false;
 
   constructor(redis: RedisCluster | RedisClusterOptions, private readonly options: StoreOptions) {
     this.holders = new ClientCommands(this.report);
@@ -121,6 +132,7 @@ export class ClusterStore implements Store {
     this.connectionIds.set(address, '');
     const forget = () => {
       this.connectionIds.delete(address);
+      this.misalignedReported.delete(address);
       client.off('reconnecting', forget);
       client.off('end', forget);
     };
@@ -140,16 +152,17 @@ export class ClusterStore implements Store {
     return this.onMaster(key, ['PTTL', key]);
   }
 
-  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply> {
-    if (!this.ready) return this.whenDiscovered().then(() => this.run(script, keys, args, late));
+  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void, expect?: (reply: ScriptReply) => boolean): Promise<ScriptReply> {
+    if (!this.ready) return this.whenDiscovered().then(() => this.run(script, keys, args, late, expect));
     const master = this.cluster.slots[slotOf(keys[0])]?.master;
     if (!master) return this.unmapped(keys[0]);
     // Sent to the master of the first key. node-redis v4 would route EVALSHA/EVAL to a random node (its
     // cluster reads the first key from the wrong argument) and rely on MOVED, costing a rediscovery per
     // misrouted call and failing once redirections run out.
     const send = (command: ScriptArg[]) => this.cluster.sendCommand(keys[0], false, command as string[], BUFFERS);
-    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(send, script, keys, args, () => this.loadScripts(true)));
-    return this.watch(keys[0], this.deadlinesFor(master.address).bound(call, script.name, late));
+    const call = (this.loading ?? Promise.resolve()).then(() => evalScript(send, script, keys, args, () => this.loadScripts(true), this.options.onRefused));
+    const check = expect && ((reply: ScriptReply) => (expect(reply) ? undefined : this.misaligned(master.address, `the ${script.name} script`, reply)));
+    return this.watch(keys[0], this.deadlinesFor(master.address).bound(call, script.name, late, check));
   }
 
   async subscribe(channel: string, listener: Listener): Promise<void> {
@@ -327,7 +340,57 @@ export class ClusterStore implements Store {
     const master = this.cluster.slots[slotOf(key)]?.master;
     if (!master) return this.unmapped(key);
     const reply = this.cluster.sendCommand(key, false, command, BUFFERS) as Promise<T>;
-    return this.watch(key, this.deadlinesFor(master.address).bound(reply, command[0]));
+    const fits = FITS.get(command[0]);
+    const check = fits && ((value: T) => (fits(value) ? undefined : this.misaligned(master.address, command[0], value)));
+    return this.watch(key, this.deadlinesFor(master.address).bound(reply, command[0], undefined, check));
+  }
+
+  /**
+   * A reply that cannot be `what`'s own, from the master at `address`: its connection's replies are
+   * misaligned. A cluster herdless opened is closed and discovered afresh; one the user passed in is
+   * reported once per master connection. Returns the caller's error.
+   */
+  private misaligned(address: string, what: string, reply: unknown): MisalignedReplyError {
+    const error = new MisalignedReplyError(
+      `Redis (${address}) answered ${what} with ${describeReply(reply)}, which cannot be its reply: the connection's replies are misaligned ` +
+        `(each handed to another command, as node-redis 4 does after a connection was cut inside a reply); ` +
+        (this.owned
+          ? 'herdless reconnects the cluster it opened'
+          : "nothing it answers is served as a value, but herdless cannot replace the connections of a cluster it was given: reconnect it (disconnect() and connect()) to recover"),
+      what,
+    );
+    if (this.closed) return error;
+    if (this.owned) {
+      this.connectionError(error);
+      this.reopen();
+    } else if (!this.misalignedReported.has(address)) {
+      this.misalignedReported.add(address);
+      this.report(error);
+    }
+    return error;
+  }
+
+  /**
+   * Closes the cluster herdless opened and discovers it afresh: new node connections, new decoders.
+   * Meanwhile calls are answered without the cache.
+   */
+  private reopen(): void {
+    if (this.closed || this.reopening || Date.now() - this.reopenedAt < RESUBSCRIBE_MS) return;
+    this.reopening = true;
+    this.reopenedAt = Date.now();
+    this.ready = false;
+    this.failFast = true;
+    this.openedHere = false;
+    this.connectionIds.clear();
+    this.loadedMasters = '';
+    void withDeadline(this.cluster.disconnect(), this.options.timeoutMs, 'disconnecting')
+      .catch(() => undefined)
+      .then(() => {
+        this.reopening = false;
+        if (this.closed) return;
+        this.discovery = undefined;
+        this.startDiscovery();
+      });
   }
 
   private watch<T>(key: string, pending: Promise<T>): Promise<T> {
@@ -388,7 +451,13 @@ export class ClusterStore implements Store {
     const all = Promise.all(
       masters.map(async (master) => {
         const client = await this.cluster.nodeClient(master);
-        await Promise.all(scripts.map((script) => client.scriptLoad(script.source)));
+        await Promise.all(
+          scripts.map(async (script) => {
+            // SCRIPT LOAD answers the script's SHA1: anything else was another command's reply.
+            const sha = await client.scriptLoad(script.source);
+            if (String(sha) !== script.sha) this.misaligned(master.address, 'SCRIPT LOAD', sha);
+          }),
+        );
         // Known before the first lease on this master, so even that one records its holder's connection.
         await this.rememberConnection(master.address, client);
       }),
@@ -432,6 +501,15 @@ function keyServedBy(cluster: RedisCluster, master: unknown): string | undefined
   }
   return undefined;
 }
+
+/** What each command herdless sends to a master can be answered with: anything else was another command's reply. */
+const FITS = new Map<string, (reply: unknown) => boolean>([
+  ['GET', (reply) => reply === null || Buffer.isBuffer(reply)],
+  ['PTTL', (reply) => typeof reply === 'number'],
+  ['PUBLISH', (reply) => typeof reply === 'number'],
+  // CLIENT LIST ID
+  ['CLIENT', (reply) => reply === null || Buffer.isBuffer(reply) || typeof reply === 'string'],
+]);
 
 function isCluster(value: RedisCluster | RedisClusterOptions): value is RedisCluster {
   return clientKind(value) === 'v4-cluster';

@@ -70,7 +70,11 @@ export class Deadlines {
     private readonly busy: (busy: boolean) => void = () => undefined,
   ) {}
 
-  bound<T>(promise: Promise<T>, what: string, late?: (value: T) => void): Promise<T> {
+  /**
+   * `check(value)`: an error when the reply cannot be the command's own (a misaligned connection): the
+   * caller rejects with it, and a late reply that fails it is not handed to `late`.
+   */
+  bound<T>(promise: Promise<T>, what: string, late?: (value: T) => void, check?: (value: T) => Error | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (!this.timer) this.start();
       const entry = new Pending(this.epoch, what, reject);
@@ -78,10 +82,13 @@ export class Deadlines {
       promise.then(
         (value) => {
           this.answeredSinceTick = true;
-          if (entry.expired) late?.(value);
-          else {
+          const wrong = check?.(value);
+          if (entry.expired) {
+            if (wrong === undefined) late?.(value);
+          } else {
             this.unlink(entry);
-            resolve(value);
+            if (wrong === undefined) resolve(value);
+            else reject(wrong);
           }
         },
         (error) => {

@@ -3,6 +3,7 @@ import { leaseScripts, type LeaseScripts } from '../lease/scripts';
 import type { Settings } from '../options';
 import { bumpVersion, readVersion } from '../tags/scripts';
 import { ClusterStore, type RedisCluster } from './cluster';
+import { limitRepeats } from './error-limit';
 import { StandaloneStore } from './standalone';
 import type { Store } from './store';
 
@@ -14,7 +15,9 @@ export function openStore(settings: Settings, onError: (error: unknown) => void)
   const { redis, redisKind: kind, commandTimeoutMs: timeoutMs } = settings;
   const cluster = kind === 'v4-cluster' || kind === 'cluster-options';
   const scripts = leaseScripts(cluster ? 'SPUBLISH' : 'PUBLISH');
-  const options = { timeoutMs, scripts: [...Object.values(scripts), readVersion, bumpVersion], onError };
+  // A refused publish inside a script (store.ts, evalScript) would otherwise be reported at every write:
+  // each distinct one reaches 'error' once per 5 s.
+  const options = { timeoutMs, scripts: [...Object.values(scripts), readVersion, bumpVersion], onError, onRefused: limitRepeats(onError) };
   if (cluster) {
     return { scripts, store: new ClusterStore(kind === 'v4-cluster' ? (redis as RedisCluster) : (redis as { cluster: RedisClusterOptions }).cluster, options) };
   }

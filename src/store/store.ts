@@ -1,5 +1,6 @@
 import { commandOptions, ErrorReply } from 'redis';
-import type { Script } from './script';
+import { RedisRefusedError, refusalText } from '../errors';
+import { REFUSED, type Script } from './script';
 
 export type ScriptReply = null | number | Buffer | ScriptReply[];
 export type ScriptArg = string | Buffer;
@@ -11,6 +12,8 @@ export interface StoreOptions {
   /** Loaded with SCRIPT LOAD whenever a connection (every master, in a cluster) becomes ready. */
   scripts: readonly Script[];
   onError(error: unknown): void;
+  /** A publish the ACL refused inside a script (evalScript); already rate-limited (open.ts). */
+  onRefused?(error: unknown): void;
 }
 
 /**
@@ -22,7 +25,12 @@ export interface Store {
   get(key: string): Promise<Buffer | null>;
   /** PTTL: the key's time to live in ms; -2 when it does not exist, -1 when it has no expiry. */
   pttl(key: string): Promise<number>;
-  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void): Promise<ScriptReply>;
+  /**
+   * `expect`: whether a reply has the script's shape; one that does not was handed to it from another
+   * command (the connection's replies are misaligned): the call rejects with MisalignedReplyError, and the
+   * connection is replaced (one herdless opened) or reported (yours).
+   */
+  run(script: Script, keys: string[], args: ScriptArg[], late?: (reply: ScriptReply) => void, expect?: (reply: ScriptReply) => boolean): Promise<ScriptReply>;
   /** Classic PUBLISH on the connection commands use: every node of a cluster forwards it. */
   publish(channel: string, message: string): Promise<unknown>;
   /** A wake-up subscription (sharded in a cluster); resolves once the server confirmed it. */
@@ -58,14 +66,33 @@ export type Send = (args: ScriptArg[]) => Promise<unknown>;
 /**
  * EVALSHA, and on NOSCRIPT (after SCRIPT FLUSH, a restart, a failover to a node that never saw the
  * script) the same script again with EVAL, which also puts it back in the server's script cache.
+ * `onRefused` hears of a publish the ACL refused inside the script (script.ts, PUBLISHES), which the
+ * script's own reply does not show: the caller gets the reply as if it had been sent.
  */
-export function evalScript(send: Send, script: Script, keys: string[], args: ScriptArg[], onNoScript?: () => void): Promise<ScriptReply> {
+export function evalScript(send: Send, script: Script, keys: string[], args: ScriptArg[], onNoScript?: () => void, onRefused?: (error: unknown) => void): Promise<ScriptReply> {
   const count = String(keys.length);
-  return (send(['EVALSHA', script.sha, count, ...keys, ...args]) as Promise<ScriptReply>).catch((error: unknown) => {
-    if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-    onNoScript?.();
-    return send(['EVAL', script.source, count, ...keys, ...args]) as Promise<ScriptReply>;
-  });
+  return (send(['EVALSHA', script.sha, count, ...keys, ...args]) as Promise<ScriptReply>)
+    .catch((error: unknown) => {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      onNoScript?.();
+      return send(['EVAL', script.source, count, ...keys, ...args]) as Promise<ScriptReply>;
+    })
+    .then((reply) => (isRefusedPublish(reply) ? unmark(reply, script, onRefused) : reply));
+}
+
+/** A reply PUBLISHES marked: {REFUSED, the reply, the command, Redis' error}. */
+function isRefusedPublish(reply: ScriptReply): reply is ScriptReply[] {
+  return Array.isArray(reply) && reply.length === 4 && Buffer.isBuffer(reply[0]) && reply[0].toString() === REFUSED;
+}
+
+function unmark(reply: ScriptReply[], script: Script, onRefused: ((error: unknown) => void) | undefined): ScriptReply {
+  const command = String(reply[2]);
+  // SPUBLISH carries wake-ups only; PUBLISH also the namespace's invalidations (lease/scripts.ts).
+  const lost = command === 'SPUBLISH' ? "the key's waiters wait out lease.ttl instead of being woken" : "the key's waiters may wait out lease.ttl instead of being woken, and other processes may not hear of the write";
+  onRefused?.(
+    new RedisRefusedError(`${refusalText(command, String(reply[3]), ` inside herdless' ${script.name} script`)}. The script's write landed, but not its ${command}: ${lost}`, undefined, command.toLowerCase()),
+  );
+  return reply[1];
 }
 
 // Error replies that mean "not now" (a cluster moving slots or failing over, a server loading or busy):

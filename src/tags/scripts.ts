@@ -1,4 +1,4 @@
-import { script } from '../store/script';
+import { PUBLISHES, script } from '../store/script';
 
 /*
  * A tag's version lives at its own key, N:tag:{<tag>} (the epoch, N:epoch), so every tag sits in a slot of
@@ -30,9 +30,10 @@ return ARGV[1]
  */
 export const bumpVersion = script(
   'tag-invalidate',
-  `
+  PUBLISHES +
+    `
 redis.call('SET', KEYS[1], ARGV[1])
-redis.pcall('PUBLISH', ARGV[2], ARGV[3])
-return 1
+publish('PUBLISH', ARGV[2], ARGV[3])
+return reply(1)
 `,
 );

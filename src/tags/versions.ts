@@ -11,6 +11,8 @@ const KNOWN_TAGS = 100_000;
 /** Tags whose latest change is remembered for flights and the read race; past this, all are forgotten at once. */
 const REMEMBERED_CHANGES = 10_000;
 const EPOCH_ONLY: readonly string[] = [EPOCH];
+/** The longest version a stamp can hold (envelope.ts stores its length in one byte); herdless' own are 12. */
+const MAX_VERSION_BYTES = 255;
 
 interface Pending {
   readonly promise: Promise<string>;
@@ -64,7 +66,10 @@ export class VersionBook {
   ) {
     channel.on({
       key: () => undefined,
-      tag: (tag, version) => this.changed(tag, version, false),
+      // A version herdless did not write (over MAX_VERSION_BYTES: a stamp stores its length in one byte,
+      // so no value could be encoded with it) is refused as a read refuses it. The tag may still have
+      // changed: its kept version is forgotten, and the next capture or judgement reads it from Redis.
+      tag: (tag, version) => this.changed(tag, version.length > MAX_VERSION_BYTES ? undefined : version, false),
       lost: () => {
         this.lostAt = this.channel.seq;
       },
@@ -244,7 +249,7 @@ export class VersionBook {
         (reply) => {
           landed();
           const version = Buffer.isBuffer(reply) ? reply.toString('latin1') : '';
-          if (version.length === 0 || version.length > 255) {
+          if (version.length === 0 || version.length > MAX_VERSION_BYTES) {
             pending.reject(new RedisUnavailableError(`the tag version at '${key}' was not written by herdless (${version.length} bytes); delete the key, which invalidates the tag`));
             return;
           }

@@ -1,5 +1,5 @@
 import type { InvalidationChannel } from '../bus/invalidations';
-import { RedisUnavailableError } from '../errors';
+import { RedisUnavailableError, refusedBy } from '../errors';
 import { Age, judge, type Freshness } from '../freshness/policy';
 import type { Factory, Protocol } from '../protocol';
 import { isErrorReply } from '../store/store';
@@ -30,7 +30,7 @@ export class MemoryAnswers {
     const now = Date.now();
     const held = this.memory.get(key, now);
     if (held === undefined || judge(held, now, policy) !== Age.Fresh || this.tags.judge(held.stamp) !== true) return undefined;
-    const answer = this.memory.answer(held);
+    const answer = this.memory.answer(key, held);
     if (answer !== undefined) this.observer.memoryHit(key, trace);
     return answer;
   }
@@ -44,9 +44,11 @@ export class MemoryAnswers {
     const held = policy.graceMs > 0 ? this.memory.lastKnown(key) : undefined;
     // Its tags cannot be judged without Redis; one this process has heard was invalidated is not served.
     if (held !== undefined && !this.tags.contradicts(held.stamp) && judge(held, Date.now(), policy) !== Age.Gone) {
-      const answer = this.memory.answer(held);
+      const answer = this.memory.answer(key, held);
       if (answer !== undefined) {
-        this.observer.fault(error instanceof RedisUnavailableError ? error : new RedisUnavailableError(`answering '${key}' from memory, as a stale value: ${(error as Error)?.message ?? error}`, error), key);
+        const what = `answering '${key}' from memory, as a stale value`;
+        // A refusal by the ACL is coded apart from Redis being unavailable, and names the command (refusedBy).
+        this.observer.fault(error instanceof RedisUnavailableError ? error : (refusedBy(what, error) ?? new RedisUnavailableError(`${what}: ${(error as Error)?.message ?? error}`, error)), key);
         this.observer.stale(key, 'memory', record);
         return answer;
       }

@@ -95,10 +95,10 @@ export class MemoryTier {
    * What a caller gets from an entry: the shared frozen value (one promise for every hit: a hit then
    * allocates nothing), or its own decoded copy; undefined if the copy cannot be decoded.
    */
-  answer(envelope: Envelope): Promise<unknown> | undefined {
+  answer(key: string, envelope: Envelope): Promise<unknown> | undefined {
     const held = envelope as Held;
     if (held.bytes === undefined) return (held.answer ??= Promise.resolve(held.value));
-    const copy = this.decode('', held.bytes);
+    const copy = this.decode(key, held.bytes);
     return copy === undefined ? undefined : Promise.resolve(copy.value);
   }
 
