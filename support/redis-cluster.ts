@@ -21,6 +21,8 @@ export interface LocalCluster {
   /** Port of the master owning `slot`, read from the cluster itself. */
   masterOf(slot: number): Promise<number>;
   masters(): Promise<number[]>;
+  /** Starts a node that was killed again, on its port and with its cluster config (it rejoins as a replica). */
+  restart(port: number): Promise<void>;
   /** Runs redis-cli against one node and returns its output. */
   cli(port: number, ...args: string[]): string;
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
@@ -45,15 +47,14 @@ export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [], port
   // Made before the first await (bench/lib/cluster.ts points TMPDIR elsewhere for that moment only).
   const dir = mkdtempSync(join(tmpdir(), 'herdless-cluster-'));
   if (ports.length === 0) ports = await freeClusterPorts();
-  const nodes: ClusterNode[] = ports.map((port) => ({
-    port,
-    process: spawn(server, [
+  const launch = (port: number) =>
+    spawn(server, [
       '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeoutMs),
       '--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
       ...extraArgs,
-    ], { stdio: 'ignore' }),
-  }));
+    ], { stdio: 'ignore' });
+  const nodes: ClusterNode[] = ports.map((port) => ({ port, process: launch(port) }));
   const killAll = () => nodes.forEach((node) => node.process.exitCode === null && node.process.kill('SIGKILL'));
   process.once('exit', killAll);
   const cli = (port: number, ...args: string[]) => {
@@ -65,6 +66,14 @@ export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [], port
     nodes,
     rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
     cli,
+    async restart(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (!node) throw new Error(`no cluster node on port ${port}`);
+      if (node.process.exitCode === null && node.process.signalCode === null) throw new Error(`the node on port ${port} is still running`);
+      // Its nodes.conf survives: it rejoins with its identity, as a replica of whoever took its slots.
+      node.process = launch(port);
+      await waitForPing(cli, port);
+    },
     async masterOf(slot) {
       for (const [from, to, [, port]] of clusterSlots(cli, alivePort(nodes))) if (slot >= from && slot <= to) return port;
       throw new Error(`no master owns slot ${slot}`);
