@@ -61,6 +61,22 @@ export function judge(entries: Entry[], expectedExits: ProblemLog[] = []): Verdi
   const blinding = (worker: number, at: number) => faults.filter((f) => (f.worker === undefined || f.worker === worker) && f.start <= at && at <= f.end + UNAWARE_MS);
   const writesOf = new Map<string, WriteLog[]>();
   for (const write of writes) for (const key of write.keys) (writesOf.get(key) ?? writesOf.set(key, []).get(key)!).push(write);
+  // By when they were sent: a long run logs millions of calls, and each looks only at the writes of its window.
+  for (const list of writesOf.values()) list.sort((a, b) => a.sent - b.sent);
+  /** The writes of `key` sent in [from, to]. */
+  const sentBetween = (key: string, from: number, to: number): WriteLog[] => {
+    const list = writesOf.get(key) ?? [];
+    let low = 0;
+    for (let high = list.length; low < high; ) {
+      const middle = (low + high) >> 1;
+      if (list[middle].sent < from) low = middle + 1;
+      else high = middle;
+    }
+    const found: WriteLog[] = [];
+    for (let i = low; i < list.length && list[i].sent <= to; i++) found.push(list[i]);
+    return found;
+  };
+  const madeAt = new Map(runs.map((run) => [`${run.key}#${run.run}`, run.start]));
   const setOf = new Map<string, WriteLog>();
   for (const write of writes) if (write.kind === 'set') setOf.set(`${write.keys[0]}#${write.floors[0]}`, write);
   const floorOf = (write: WriteLog, key: string) => write.floors[write.keys.indexOf(key)];
@@ -101,7 +117,10 @@ export function judge(entries: Entry[], expectedExits: ProblemLog[] = []): Verdi
       // Two writes in flight together land in either order: a set is replaced only by a write sent once it had resolved.
       return value.kind === 'run' || own === undefined || write.sent > own.resolved;
     };
-    const stale = (writesOf.get(value.key) ?? []).find((write) => {
+    // Only a write whose floor was taken after the value's tick can have replaced it: sent after the
+    // value was made (less a second, for a floor taken just before its write was sent on a loaded machine).
+    const made = (value.kind === 'set' ? own?.sent : madeAt.get(`${value.key}#${value.run}`)) ?? 0;
+    const stale = sentBetween(value.key, made - 1_000, call.start).find((write) => {
       if (write.resolved >= call.start - DELIVERY_MS || !replaced(write)) return false;
       // A fault kept the caller from knowing: excused while its effects last.
       return !blinding(call.worker, call.start).some((f) => write.resolved <= f.end + UNAWARE_MS);
@@ -113,7 +132,7 @@ export function judge(entries: Entry[], expectedExits: ProblemLog[] = []): Verdi
   const byId = new Map(calls.map((call) => [call.id, call]));
   const reasons: Record<string, number> = {};
   const explain = (reason: string) => (reasons[reason] = (reasons[reason] ?? 0) + 1);
-  const invalidatedBetween = (key: string, from: number, to: number) => (writesOf.get(key) ?? []).some((w) => w.sent <= to && w.resolved >= from);
+  const invalidatedBetween = (key: string, from: number, to: number) => sentBetween(key, from - writeBound - MARGIN_MS, to).some((w) => w.resolved >= from);
   const leased = new Map<string, { run: RunLog; call: CallLog | undefined }[]>();
   const killed = (run: RunLog) => faults.some((f) => f.name === 'kill' && f.worker === run.worker && f.start >= run.start - MARGIN_MS && f.start <= run.end + 1_000);
   for (const run of runs) {

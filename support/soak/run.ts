@@ -12,7 +12,8 @@
  * studied; `--judge file.jsonl` judges a kept log without running anything.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { createClient } from 'redis';
 import { startRedis, type EmbeddedRedis } from '../embedded-redis';
@@ -138,7 +139,9 @@ class Slot {
 async function main() {
   const options = parse(process.argv.slice(2));
   if (options.judge) {
-    const entries = readFileSync(options.judge, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Entry);
+    // Line by line: a long run's log is larger than the longest string V8 can hold.
+    const entries: Entry[] = [];
+    for await (const line of createInterface({ input: createReadStream(options.judge), crlfDelay: Infinity })) if (line) entries.push(JSON.parse(line) as Entry);
     const verdict = judge(entries);
     print(verdict, `judged again: ${options.judge}`);
     process.exitCode = failed(verdict) ? 1 : 0;
@@ -155,6 +158,18 @@ async function main() {
   const proxies: FaultProxy[] = [];
   const slots: Slot[] = [];
   let admin: ReturnType<typeof createClient> | undefined;
+  const cleanUp = async () => {
+    for (const slot of slots) if (slot.child.exitCode === null && slot.child.signalCode === null) slot.child.kill('SIGKILL');
+    await admin?.disconnect().catch(() => undefined);
+    await Promise.all(proxies.map((proxy) => proxy.stop()));
+    await redis?.stop();
+    await cluster?.stop();
+    await clock.stop();
+  };
+  // Interrupted (Ctrl-C, a CI timeout): the workers and every Redis this run started go too.
+  const interrupted = (signal: NodeJS.Signals) => void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const namespace = `soak-${options.seed}`;
     let env: Environment;
@@ -208,17 +223,17 @@ async function main() {
     await Promise.race([Promise.all(slots.map((slot) => slot.finish())), sleep(30_000)]);
 
     mkdirSync(dirname(options.out), { recursive: true });
-    writeFileSync(options.out, entries.map((entry) => JSON.stringify(entry)).join('\n') + '\n');
+    // In pieces: a long run's log is larger than the longest string V8 can hold.
+    const fd = openSync(options.out, 'w');
+    for (let i = 0; i < entries.length; i += 10_000) writeSync(fd, entries.slice(i, i + 10_000).map((entry) => JSON.stringify(entry) + '\n').join(''));
+    closeSync(fd);
     const verdict = judge(entries);
     print(verdict, `log: ${options.out}`);
     process.exitCode = failed(verdict) ? 1 : 0;
   } finally {
-    for (const slot of slots) if (slot.child.exitCode === null && slot.child.signalCode === null) slot.child.kill('SIGKILL');
-    await admin?.disconnect().catch(() => undefined);
-    await Promise.all(proxies.map((proxy) => proxy.stop()));
-    await redis?.stop();
-    await cluster?.stop();
-    await clock.stop();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await cleanUp();
   }
 }
 
