@@ -202,7 +202,7 @@ export function judge(entries: Entry[], expectedExits: ProblemLog[] = []): Verdi
   return {
     violations,
     runs: reasons,
-    calls: tally(calls, (call) => (call.ok ? `${call.outcome ?? '?'}${call.tier ? ` (${call.tier})` : ''}` : call.hung ? 'hung' : 'rejected')),
+    calls: tally(calls, (call) => (call.ok ? `${call.outcome ?? '?'}${call.tier ? ` (${call.tier})` : ''}` : call.hung ? 'hung' : "rejected (a failing run's error, or a violation)")),
     writes: tally(writes, (write) => `${write.kind}${write.ok ? '' : ' (failed)'}`),
     faults: tally(faults, (fault) => fault.name),
     heap: heaps,

@@ -219,7 +219,10 @@ async function main() {
     console.log(`workers warmed up; faults from 2 s to ${((options.durationMs - quietMs) / 1000).toFixed(1)} s, then quiet`);
     const faults = await schedule(env, options.cluster ? CLUSTER : STANDALONE, { from: started + 2_000, until: started + options.durationMs - quietMs, random });
     entries.push(...faults);
-    await sleep(started + options.durationMs - Date.now());
+    // The quiet tail, in which caching must resume, follows the last fault's end even if that fault
+    // (a failover waiting for the cluster to settle) ran past the schedule.
+    const lastEnd = Math.max(0, ...faults.map((fault) => fault.end));
+    await sleep(Math.max(started + options.durationMs, lastEnd + quietMs) - Date.now());
     await Promise.race([Promise.all(slots.map((slot) => slot.finish())), sleep(30_000)]);
 
     mkdirSync(dirname(options.out), { recursive: true });
@@ -237,24 +240,49 @@ async function main() {
   }
 }
 
-/** A replica takes over from a master: CLUSTER FAILOVER on it, or (hard) its master is SIGKILLed, then started again as a replica. */
+/**
+ * A replica takes over from a master: CLUSTER FAILOVER on it, or (hard) its master is SIGKILLed, then
+ * started again (it rejoins as a replica). Only a master with a replica attached and in sync is chosen,
+ * and the fault is over once every node is back and every replica attached again: the schedule never
+ * leaves a shard without a node that can take over, which no client could survive.
+ */
 async function failover(cluster: LocalCluster, hard: boolean, random: () => number): Promise<string> {
+  const alive = (port: number) => cluster.nodes.some((node) => node.port === port && node.process.exitCode === null && node.process.signalCode === null);
+  /** Replicas with their link to `master` up. */
+  const attached = (master: number) =>
+    cluster.nodes
+      .filter((node) => node.port !== master && alive(node.port))
+      .filter((node) => {
+        const info = cluster.cli(node.port, 'info', 'replication');
+        return /role:slave/.test(info) && info.includes(`master_port:${master}`) && /master_link_status:up/.test(info);
+      });
+  const settled = async () => {
+    await cluster.waitUntilHealthy(30_000);
+    for (const until = Date.now() + 30_000; ; await sleep(100)) {
+      const masters = await cluster.masters();
+      if (masters.every((master) => attached(master).length > 0)) return;
+      if (Date.now() > until) throw new Error('replicas did not attach again');
+    }
+  };
+  await settled();
   const masters = await cluster.masters();
-  const victim = masters[Math.floor(random() * masters.length)];
+  const candidates = masters.filter((master) => attached(master).length > 0);
+  const victim = candidates[Math.floor(random() * candidates.length)];
   if (hard) {
     cluster.nodes.find((node) => node.port === victim)!.process.kill('SIGKILL');
-    await sleep(200);
-    await cluster.waitUntilHealthy(30_000);
-    await cluster.restart(victim);
-    await cluster.waitUntilHealthy(30_000);
+    try {
+      await sleep(200);
+      await cluster.waitUntilHealthy(30_000);
+    } finally {
+      await cluster.restart(victim);
+    }
+    await settled();
     return `master ${victim} killed, then back as a replica`;
   }
-  const id = cluster.cli(victim, 'cluster', 'myid').trim();
-  const replica = cluster.nodes.find((node) => node.port !== victim && node.process.exitCode === null && node.process.signalCode === null && cluster.cli(node.port, 'cluster', 'nodes').split('\n').some((line) => line.startsWith(cluster.cli(node.port, 'cluster', 'myid').trim()) && line.includes(`slave ${id}`)));
-  if (!replica) throw new Error(`master ${victim} has no replica to fail over to`);
+  const [replica] = attached(victim);
   cluster.cli(replica.port, 'cluster', 'failover');
   for (const until = Date.now() + 10_000; Date.now() < until; await sleep(100)) if (/role:master/.test(cluster.cli(replica.port, 'info', 'replication'))) break;
-  await cluster.waitUntilHealthy(30_000);
+  await settled();
   return `replica ${replica.port} took over from ${victim}`;
 }
 
