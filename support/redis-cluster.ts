@@ -120,7 +120,8 @@ export async function startCluster({ nodeTimeoutMs = 1_000, extraArgs = [], port
   return cluster;
 }
 
-function runAsync(command: string, args: string[], timeoutMs: number): Promise<{ status: number | null; output: string }> {
+/** Runs a command without blocking this process; resolves with its exit status and output (stdout and stderr). */
+export function runAsync(command: string, args: string[], timeoutMs: number): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     let output = '';

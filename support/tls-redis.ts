@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemRedisServer } from './embedded-redis';
-import { freeClusterPorts } from './redis-cluster';
+import { freeClusterPorts, runAsync } from './redis-cluster';
 
 /*
  * Redis over TLS for tests: a throw-away certificate authority and a server certificate for 127.0.0.1 made
@@ -121,7 +121,7 @@ export async function startTlsCluster(certs: Certificates, { masters = 3, extraA
   };
   const cli = (port: number, ...args: string[]) => tlsCli(certs, port, ...args);
   try {
-    const created = await run('redis-cli', [...tlsArgs(certs), '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], 60_000);
+    const created = await runAsync('redis-cli', [...tlsArgs(certs), '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], 60_000);
     if (created.status !== 0) throw new Error(`redis-cli --tls --cluster create failed (${created.status}): ${created.output}`);
     for (const deadline = Date.now() + 30_000; ; ) {
       const states = ports.map((port) => /cluster_state:(\w+)/.exec(cli(port, 'cluster', 'info'))?.[1]);
@@ -190,17 +190,6 @@ function tlsCli(certs: Certificates, port: number, ...args: string[]): string {
   const result = spawnSync('redis-cli', [...tlsArgs(certs), '-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 30_000 });
   if (result.error) throw result.error;
   return result.stdout;
-}
-
-function run(command: string, args: string[], timeoutMs: number): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.once('error', (error) => resolve({ status: null, output: `${output}${error.message}` }));
-    child.once('close', (status) => resolve({ status, output }));
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

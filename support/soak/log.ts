@@ -141,3 +141,15 @@ export const keyName = (i: number) => `k${i}`;
 /** Every key carries its own tag and one of ten group tags, so a group invalidation reaches twenty keys. */
 export const groupOf = (i: number) => `g${i % 10}`;
 export const tagOf = (key: string) => `t:${key}`;
+
+/** A seeded generator (mulberry32): a run's fault schedule and workload are reproducible from its seed. */
+export function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

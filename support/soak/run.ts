@@ -21,7 +21,7 @@ import { startFaultProxy, type FaultProxy } from '../fault-proxy';
 import { startCluster, type LocalCluster } from '../redis-cluster';
 import { RECOVERY_MS } from './bounds';
 import { CLUSTER, schedule, STANDALONE, type Environment } from './faults';
-import { PROFILES, SETTINGS, type Entry, type ProblemLog, type WorkerMessage } from './log';
+import { PROFILES, seeded, SETTINGS, type Entry, type ProblemLog, type WorkerMessage } from './log';
 import { HEAP_MARGIN, INVARIANTS, judge, type Verdict } from './oracle';
 
 interface Options {
@@ -62,18 +62,6 @@ function parse(argv: string[]): Options {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-/** A mulberry32 generator: the fault schedule is reproducible from the seed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A worker slot: its process, restarted in place after a kill. */
 class Slot {

@@ -14,7 +14,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { createClient } from 'redis';
 import { CHANNELS, createCache, type CacheOptions, type GetOrSetContext } from '../../src';
 import { callBoundMs, writeBoundMs } from './bounds';
-import { failureOf, groupOf, keyName, PROFILES, SETTINGS, tagOf, type Entry, type Made, type ParentMessage, type WorkerMessage, type WriteKind } from './log';
+import { failureOf, groupOf, keyName, PROFILES, seeded, SETTINGS, tagOf, type Entry, type Made, type ParentMessage, type WorkerMessage, type WriteKind } from './log';
 
 interface Args {
   index: number;
@@ -38,15 +38,8 @@ const describe = (error: unknown) => {
   return `${name}: ${message}${code === undefined ? '' : ` (${String(code)})`}`;
 };
 
-// A small seeded generator (mulberry32): a run's workload is reproducible from its seed.
-let state = (args.seed ^ (index * 0x9e3779b9) ^ (incarnation * 0x85ebca6b)) >>> 0;
-function random(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Seeded per worker and incarnation: a run's workload is reproducible from its seed.
+const random = seeded(args.seed ^ (index * 0x9e3779b9) ^ (incarnation * 0x85ebca6b));
 const between = ([low, high]: readonly [number, number]) => low + Math.floor(random() * (high - low + 1));
 /** Hot keys first: the square of a uniform number favours low indices (k0 is about 14 times as likely as k100). */
 const pickKey = () => Math.min(SETTINGS.keys - 1, Math.floor(SETTINGS.keys * random() ** 2));
